@@ -1,0 +1,128 @@
+//! Domain records. Not `Serialize`: the wire shapes live in `purser-model`.
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+macro_rules! str_enum {
+    ($(#[$m:meta])* $name:ident { $($var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($var),+ }
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$var => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$var),)+ _ => None }
+            }
+        }
+    };
+}
+
+str_enum!(
+    /// Wallet-provider vendor of a credential provider.
+    Vendor { CoinbaseCdp = "CoinbaseCDP", StripePrivy = "StripePrivy" }
+);
+str_enum!(ConnectorType {
+    CoinbaseCdp = "CoinbaseCDP",
+    StripePrivy = "StripePrivy",
+    SelfCustody = "SelfCustody",
+});
+str_enum!(AuthorizerType { CustomJwt = "CUSTOM_JWT", AwsIam = "AWS_IAM" });
+str_enum!(ProvisionMode { Manual = "MANUAL", QuickCreate = "QUICK_CREATE" });
+str_enum!(
+    /// Lifecycle of managers and connectors (B12, B13).
+    ResourceStatus {
+        Creating = "CREATING",
+        Updating = "UPDATING",
+        Deleting = "DELETING",
+        Ready = "READY",
+    }
+);
+
+impl ConnectorType {
+    /// The credential-provider vendor a connector of this type must reference, if any.
+    pub fn vendor(self) -> Option<Vendor> {
+        match self {
+            ConnectorType::CoinbaseCdp => Some(Vendor::CoinbaseCdp),
+            ConnectorType::StripePrivy => Some(Vendor::StripePrivy),
+            ConnectorType::SelfCustody => None,
+        }
+    }
+}
+
+pub type Tags = BTreeMap<String, String>;
+
+/// One secret field of a credential provider: its name (e.g. `apiKeySecret`).
+/// The values themselves only exist sealed in [`CredentialProvider::sealed_secrets`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialProvider {
+    pub account_id: String,
+    pub name: String,
+    pub vendor: Vendor,
+    /// Non-secret identifiers: CoinbaseCDP `apiKeyId`; StripePrivy `appId`.
+    pub key_id: String,
+    /// StripePrivy `authorizationId`.
+    pub authorization_id: Option<String>,
+    /// Names of the secret fields held (sorted).
+    pub secret_fields: Vec<String>,
+    /// The secret values, sealed by the vault (AAD = account and name).
+    pub sealed_secrets: Vec<u8>,
+    pub tags: Tags,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The wire form of a manager's `authorizerConfiguration`, kept opaque by the core: the
+/// server layer owns its encoding. The discovery URL is extracted for the core's checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    pub discovery_url: String,
+    pub encoded: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manager {
+    pub account_id: String,
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub authorizer_type: AuthorizerType,
+    pub authorizer: Option<AuthorizerConfig>,
+    pub role_arn: String,
+    pub kms_key_arn: Option<String>,
+    pub tags: Tags,
+    pub status: ResourceStatus,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// When the current transitional status (CREATING/UPDATING/DELETING) completes.
+    pub transition_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialRef {
+    pub vendor: Vendor,
+    pub arn: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connector {
+    pub account_id: String,
+    pub manager_id: String,
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub connector_type: ConnectorType,
+    pub provision_mode: Option<ProvisionMode>,
+    pub credential: Option<CredentialRef>,
+    pub status: ResourceStatus,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub transition_at: Option<OffsetDateTime>,
+}
+
+/// A page of a list and the key to continue after, if there is more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}

@@ -1,0 +1,156 @@
+//! The persistence port. SQLite and PostgreSQL implement it in `purser-store`; every
+//! implementation must pass the same contract tests.
+//!
+//! Rules every implementation keeps:
+//! * a method that takes an [`IdempotencyWrite`] records it in the same transaction as the
+//!   change it belongs to, and fails with [`StoreError::Duplicate`]`(`[`Unique::ClientToken`]`)`
+//!   when the token was already used for that operation in that account;
+//! * guarded state changes (a manager cannot start deleting while it has connectors; a
+//!   connector cannot be created under a manager that is absent or deleting) are single
+//!   atomic statements or transactions, never read-then-write in the core.
+use crate::domain::{Connector, CredentialProvider, Manager};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    Name,
+    ClientToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("duplicate {0:?}")]
+    Duplicate(Unique),
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A used clientToken, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub fingerprint: [u8; 32],
+    pub resource_id: String,
+}
+
+/// A clientToken to record together with a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyWrite<'a> {
+    pub operation: &'static str,
+    pub token: &'a str,
+    pub fingerprint: [u8; 32],
+    pub resource_id: &'a str,
+    pub at: OffsetDateTime,
+}
+
+/// Outcome of asking a manager to start deleting.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ManagerDelete {
+    Started(Manager),
+    NotFound,
+    HasConnectors,
+}
+
+/// Outcome of deleting a credential provider.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProviderDelete {
+    Deleted,
+    NotFound,
+    InUse,
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn idempotency_get(
+        &self,
+        account_id: &str,
+        operation: &str,
+        token: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+
+    // Credential providers, keyed by (account, name).
+    async fn provider_insert(&self, p: &CredentialProvider) -> StoreResult<()>;
+    async fn provider_get(&self, account_id: &str, name: &str)
+    -> StoreResult<Option<CredentialProvider>>;
+    /// Replaces the record; false when it does not exist.
+    async fn provider_update(&self, p: &CredentialProvider) -> StoreResult<bool>;
+    /// Refuses (InUse) while a connector of the account references the provider.
+    async fn provider_delete(&self, account_id: &str, name: &str) -> StoreResult<ProviderDelete>;
+    /// Providers ordered by name, strictly after `after`.
+    async fn provider_list(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<CredentialProvider>>;
+
+    // Managers, keyed by (account, id); names unique per account.
+    async fn manager_insert(&self, m: &Manager, idem: Option<&IdempotencyWrite<'_>>)
+    -> StoreResult<()>;
+    async fn manager_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Manager>>;
+    /// Replaces the record unless it is deleting; false when absent or deleting.
+    async fn manager_update(
+        &self,
+        m: &Manager,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool>;
+    /// Atomically: if the manager exists, is not already deleting and has no connectors,
+    /// set it DELETING until `transition_at`.
+    async fn manager_start_delete(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: OffsetDateTime,
+        transition_at: OffsetDateTime,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<ManagerDelete>;
+    /// Managers ordered by id, strictly after `after`.
+    async fn manager_list(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Manager>>;
+
+    // Connectors, keyed by (account, manager, id); names unique per manager.
+    /// Atomically refuses (false) when the manager is absent or deleting.
+    async fn connector_insert(
+        &self,
+        c: &Connector,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool>;
+    async fn connector_get(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Connector>>;
+    async fn connector_update(
+        &self,
+        c: &Connector,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool>;
+    /// Sets the connector DELETING until `transition_at`; None when absent or already deleting.
+    async fn connector_start_delete(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        id: &str,
+        now: OffsetDateTime,
+        transition_at: OffsetDateTime,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<Option<Connector>>;
+    async fn connector_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Connector>>;
+
+    /// Completes every transition due at `now`: CREATING/UPDATING become READY (updated at
+    /// their transition time), DELETING records disappear. Idempotent, safe to run on
+    /// several nodes at once. Returns how many records changed.
+    async fn complete_transitions(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}

@@ -1,0 +1,569 @@
+//! The embedded SQLite store.
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use purser_core::domain::*;
+use purser_core::store::*;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use time::OffsetDateTime;
+
+use crate::codec::*;
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`)
+    /// and apply pending migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS purser_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        for m in crate::migrate::SQLITE {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM purser_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if done.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(backend)?;
+            sqlx::query("INSERT INTO purser_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(ms(OffsetDateTime::now_utc()))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+        }
+        Ok(())
+    }
+
+    /// The underlying pool, for tests that inspect the raw file.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn record_idempotency(
+    tx: &mut Transaction<'_, Sqlite>,
+    account_id: &str,
+    idem: Option<&IdempotencyWrite<'_>>,
+) -> StoreResult<()> {
+    let Some(i) = idem else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO idempotency (account_id, operation, token, fingerprint, resource_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(account_id)
+    .bind(i.operation)
+    .bind(i.token)
+    .bind(&i.fingerprint[..])
+    .bind(i.resource_id)
+    .bind(ms(i.at))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate(Unique::ClientToken)
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+fn provider_from_row(r: &SqliteRow) -> StoreResult<CredentialProvider> {
+    let fields: String = r.try_get("secret_fields").map_err(backend)?;
+    Ok(CredentialProvider {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        name: r.try_get("name").map_err(backend)?,
+        vendor: parse("vendor", &r.try_get::<String, _>("vendor").map_err(backend)?, Vendor::parse)?,
+        key_id: r.try_get("key_id").map_err(backend)?,
+        authorization_id: r.try_get("authorization_id").map_err(backend)?,
+        secret_fields: fields.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        sealed_secrets: r.try_get("sealed_secrets").map_err(backend)?,
+        tags: tags_from_text(&r.try_get::<String, _>("tags").map_err(backend)?)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+fn manager_from_row(r: &SqliteRow) -> StoreResult<Manager> {
+    let url: Option<String> = r.try_get("authorizer_discovery_url").map_err(backend)?;
+    let enc: Option<String> = r.try_get("authorizer_encoded").map_err(backend)?;
+    Ok(Manager {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        name: r.try_get("name").map_err(backend)?,
+        description: r.try_get("description").map_err(backend)?,
+        authorizer_type: parse(
+            "authorizer_type",
+            &r.try_get::<String, _>("authorizer_type").map_err(backend)?,
+            AuthorizerType::parse,
+        )?,
+        authorizer: match (url, enc) {
+            (Some(discovery_url), Some(encoded)) => Some(AuthorizerConfig { discovery_url, encoded }),
+            _ => None,
+        },
+        role_arn: r.try_get("role_arn").map_err(backend)?,
+        kms_key_arn: r.try_get("kms_key_arn").map_err(backend)?,
+        tags: tags_from_text(&r.try_get::<String, _>("tags").map_err(backend)?)?,
+        status: parse("status", &r.try_get::<String, _>("status").map_err(backend)?, ResourceStatus::parse)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+        transition_at: r.try_get::<Option<i64>, _>("transition_at").map_err(backend)?.map(time),
+    })
+}
+
+fn connector_from_row(r: &SqliteRow) -> StoreResult<Connector> {
+    let vendor: Option<String> = r.try_get("credential_vendor").map_err(backend)?;
+    let arn: Option<String> = r.try_get("credential_arn").map_err(backend)?;
+    let mode: Option<String> = r.try_get("provision_mode").map_err(backend)?;
+    Ok(Connector {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        name: r.try_get("name").map_err(backend)?,
+        description: r.try_get("description").map_err(backend)?,
+        connector_type: parse(
+            "connector_type",
+            &r.try_get::<String, _>("connector_type").map_err(backend)?,
+            ConnectorType::parse,
+        )?,
+        provision_mode: mode.map(|m| parse("provision_mode", &m, ProvisionMode::parse)).transpose()?,
+        credential: match (vendor, arn) {
+            (Some(v), Some(arn)) => Some(CredentialRef { vendor: parse("credential_vendor", &v, Vendor::parse)?, arn }),
+            _ => None,
+        },
+        status: parse("status", &r.try_get::<String, _>("status").map_err(backend)?, ResourceStatus::parse)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+        transition_at: r.try_get::<Option<i64>, _>("transition_at").map_err(backend)?.map(time),
+    })
+}
+
+fn name_conflict(e: sqlx::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Duplicate(Unique::Name)
+    } else {
+        backend(e)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn idempotency_get(
+        &self,
+        account_id: &str,
+        operation: &str,
+        token: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, resource_id FROM idempotency WHERE account_id = $1 AND operation = $2 AND token = $3",
+        )
+        .bind(account_id)
+        .bind(operation)
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|r| {
+            let fp: Vec<u8> = r.try_get("fingerprint").map_err(backend)?;
+            Ok(IdempotencyRecord {
+                fingerprint: fp
+                    .try_into()
+                    .map_err(|_| StoreError::Backend("bad fingerprint column".into()))?,
+                resource_id: r.try_get("resource_id").map_err(backend)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn provider_insert(&self, p: &CredentialProvider) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO credential_providers (account_id, name, vendor, key_id, authorization_id, secret_fields, sealed_secrets, tags, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&p.account_id)
+        .bind(&p.name)
+        .bind(p.vendor.as_str())
+        .bind(&p.key_id)
+        .bind(&p.authorization_id)
+        .bind(p.secret_fields.join(","))
+        .bind(&p.sealed_secrets)
+        .bind(tags_to_text(&p.tags))
+        .bind(ms(p.created_at))
+        .bind(ms(p.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(name_conflict)?;
+        Ok(())
+    }
+
+    async fn provider_get(&self, account_id: &str, name: &str) -> StoreResult<Option<CredentialProvider>> {
+        sqlx::query("SELECT * FROM credential_providers WHERE account_id = $1 AND name = $2")
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(provider_from_row)
+            .transpose()
+    }
+
+    async fn provider_update(&self, p: &CredentialProvider) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE credential_providers SET key_id = $1, authorization_id = $2, secret_fields = $3, sealed_secrets = $4, tags = $5, updated_at = $6 WHERE account_id = $7 AND name = $8",
+        )
+        .bind(&p.key_id)
+        .bind(&p.authorization_id)
+        .bind(p.secret_fields.join(","))
+        .bind(&p.sealed_secrets)
+        .bind(tags_to_text(&p.tags))
+        .bind(ms(p.updated_at))
+        .bind(&p.account_id)
+        .bind(&p.name)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn provider_delete(&self, account_id: &str, name: &str) -> StoreResult<ProviderDelete> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "DELETE FROM credential_providers WHERE account_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM connectors WHERE account_id = $1 AND credential_provider = $2)",
+        )
+        .bind(account_id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let outcome = if done.rows_affected() == 1 {
+            ProviderDelete::Deleted
+        } else {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM credential_providers WHERE account_id = $1 AND name = $2",
+            )
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if exists.is_some() { ProviderDelete::InUse } else { ProviderDelete::NotFound }
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(outcome)
+    }
+
+    async fn provider_list(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<CredentialProvider>> {
+        sqlx::query(
+            "SELECT * FROM credential_providers WHERE account_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(account_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(provider_from_row)
+        .collect()
+    }
+
+    async fn manager_insert(&self, m: &Manager, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        record_idempotency(&mut tx, &m.account_id, idem).await?;
+        sqlx::query(
+            "INSERT INTO managers (account_id, id, name, description, authorizer_type, authorizer_discovery_url, authorizer_encoded, role_arn, kms_key_arn, tags, status, created_at, updated_at, transition_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&m.account_id)
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(m.authorizer_type.as_str())
+        .bind(m.authorizer.as_ref().map(|a| a.discovery_url.as_str()))
+        .bind(m.authorizer.as_ref().map(|a| a.encoded.as_str()))
+        .bind(&m.role_arn)
+        .bind(&m.kms_key_arn)
+        .bind(tags_to_text(&m.tags))
+        .bind(m.status.as_str())
+        .bind(ms(m.created_at))
+        .bind(ms(m.updated_at))
+        .bind(ms_opt(m.transition_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn manager_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Manager>> {
+        sqlx::query("SELECT * FROM managers WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(manager_from_row)
+            .transpose()
+    }
+
+    async fn manager_update(&self, m: &Manager, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE managers SET description = $1, authorizer_type = $2, authorizer_discovery_url = $3, authorizer_encoded = $4, role_arn = $5, kms_key_arn = $6, tags = $7, status = $8, updated_at = $9, transition_at = $10 WHERE account_id = $11 AND id = $12 AND status <> 'DELETING'",
+        )
+        .bind(&m.description)
+        .bind(m.authorizer_type.as_str())
+        .bind(m.authorizer.as_ref().map(|a| a.discovery_url.as_str()))
+        .bind(m.authorizer.as_ref().map(|a| a.encoded.as_str()))
+        .bind(&m.role_arn)
+        .bind(&m.kms_key_arn)
+        .bind(tags_to_text(&m.tags))
+        .bind(m.status.as_str())
+        .bind(ms(m.updated_at))
+        .bind(ms_opt(m.transition_at))
+        .bind(&m.account_id)
+        .bind(&m.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        record_idempotency(&mut tx, &m.account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn manager_start_delete(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: OffsetDateTime,
+        transition_at: OffsetDateTime,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<ManagerDelete> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row = sqlx::query(
+            "UPDATE managers SET status = 'DELETING', updated_at = $1, transition_at = $2 WHERE account_id = $3 AND id = $4 AND status <> 'DELETING' AND NOT EXISTS (SELECT 1 FROM connectors WHERE connectors.account_id = $3 AND connectors.manager_id = $4) RETURNING *",
+        )
+        .bind(ms(now))
+        .bind(ms(transition_at))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM managers WHERE account_id = $1 AND id = $2")
+                    .bind(account_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            return Ok(match status.as_deref() {
+                None | Some("DELETING") => ManagerDelete::NotFound,
+                Some(_) => ManagerDelete::HasConnectors,
+            });
+        };
+        let m = manager_from_row(&row)?;
+        record_idempotency(&mut tx, account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ManagerDelete::Started(m))
+    }
+
+    async fn manager_list(&self, account_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<Manager>> {
+        sqlx::query("SELECT * FROM managers WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(account_id)
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(manager_from_row)
+            .collect()
+    }
+
+    async fn connector_insert(&self, c: &Connector, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "INSERT INTO connectors (account_id, manager_id, id, name, description, connector_type, provision_mode, credential_vendor, credential_arn, credential_provider, status, created_at, updated_at, transition_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE EXISTS (SELECT 1 FROM managers WHERE account_id = $1 AND id = $2 AND status <> 'DELETING')",
+        )
+        .bind(&c.account_id)
+        .bind(&c.manager_id)
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.description)
+        .bind(c.connector_type.as_str())
+        .bind(c.provision_mode.map(|m| m.as_str()))
+        .bind(c.credential.as_ref().map(|r| r.vendor.as_str()))
+        .bind(c.credential.as_ref().map(|r| r.arn.as_str()))
+        .bind(c.credential.as_ref().map(|r| provider_name(&r.arn)))
+        .bind(c.status.as_str())
+        .bind(ms(c.created_at))
+        .bind(ms(c.updated_at))
+        .bind(ms_opt(c.transition_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        record_idempotency(&mut tx, &c.account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn connector_get(&self, account_id: &str, manager_id: &str, id: &str) -> StoreResult<Option<Connector>> {
+        sqlx::query("SELECT * FROM connectors WHERE account_id = $1 AND manager_id = $2 AND id = $3")
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(connector_from_row)
+            .transpose()
+    }
+
+    async fn connector_update(&self, c: &Connector, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE connectors SET description = $1, connector_type = $2, credential_vendor = $3, credential_arn = $4, credential_provider = $5, status = $6, updated_at = $7, transition_at = $8 WHERE account_id = $9 AND manager_id = $10 AND id = $11 AND status <> 'DELETING'",
+        )
+        .bind(&c.description)
+        .bind(c.connector_type.as_str())
+        .bind(c.credential.as_ref().map(|r| r.vendor.as_str()))
+        .bind(c.credential.as_ref().map(|r| r.arn.as_str()))
+        .bind(c.credential.as_ref().map(|r| provider_name(&r.arn)))
+        .bind(c.status.as_str())
+        .bind(ms(c.updated_at))
+        .bind(ms_opt(c.transition_at))
+        .bind(&c.account_id)
+        .bind(&c.manager_id)
+        .bind(&c.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        record_idempotency(&mut tx, &c.account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn connector_start_delete(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        id: &str,
+        now: OffsetDateTime,
+        transition_at: OffsetDateTime,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<Option<Connector>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row = sqlx::query(
+            "UPDATE connectors SET status = 'DELETING', updated_at = $1, transition_at = $2 WHERE account_id = $3 AND manager_id = $4 AND id = $5 AND status <> 'DELETING' RETURNING *",
+        )
+        .bind(ms(now))
+        .bind(ms(transition_at))
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let c = connector_from_row(&row)?;
+        record_idempotency(&mut tx, account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(c))
+    }
+
+    async fn connector_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Connector>> {
+        sqlx::query(
+            "SELECT * FROM connectors WHERE account_id = $1 AND manager_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(connector_from_row)
+        .collect()
+    }
+
+    async fn complete_transitions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let now = ms(now);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut changed = 0;
+        for sql in [
+            "DELETE FROM connectors WHERE status = 'DELETING' AND transition_at <= $1",
+            "DELETE FROM managers WHERE status = 'DELETING' AND transition_at <= $1",
+            "UPDATE connectors SET status = 'READY', updated_at = transition_at, transition_at = NULL WHERE status IN ('CREATING', 'UPDATING') AND transition_at <= $1",
+            "UPDATE managers SET status = 'READY', updated_at = transition_at, transition_at = NULL WHERE status IN ('CREATING', 'UPDATING') AND transition_at <= $1",
+        ] {
+            changed += sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
+    }
+}
