@@ -1,1 +1,142 @@
-fn main() {}
+//! `purser`: a self-hostable AgentCore Payments service.
+mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use purser_core::control::ControlPlane;
+use purser_core::store::Store;
+use purser_core::{Clock, SystemClock};
+use purser_wallet::{MasterKey, Vault};
+
+use config::ServeArgs;
+
+/// Purser speaks the Amazon Bedrock AgentCore Payments APIs (control plane and data plane)
+/// on one port, so boto3, the AWS CLI and the AWS SDKs work against it by setting
+/// endpoint_url.
+#[derive(Debug, Parser)]
+#[command(name = "purser", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the service.
+    ///
+    /// Environment: PURSER_LISTEN, PURSER_DATA_DIR, PURSER_DATABASE_URL, PURSER_REGION
+    /// (default us-east-1), PURSER_ACCESS_KEY_ID + PURSER_SECRET_ACCESS_KEY +
+    /// PURSER_ACCOUNT_ID (the root credential; generated into the data dir when unset),
+    /// PURSER_MASTER_KEY (base64 of 32 bytes; generated into the data dir when unset),
+    /// PURSER_LOG (log filter, default info). Flags beat environment variables, which beat
+    /// the --config file, which beats the defaults.
+    Serve(ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PURSER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let cfg = config::resolve(&args, &env)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(cfg))
+        }
+    }
+}
+
+async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+    create_private_dir(&cfg.data_dir)?;
+    let master = match &cfg.master_key {
+        Some(k) => MasterKey::from_base64(k.expose()).context("PURSER_MASTER_KEY")?,
+        None => {
+            let path = cfg.data_dir.join("master.key");
+            let (key, created) = MasterKey::load_or_create(&path)?;
+            if created {
+                tracing::info!(path = %path.display(), "generated a new master key");
+            }
+            key
+        }
+    };
+    let (root, generated) = match cfg.root.clone() {
+        Some(c) => (c, false),
+        None => config::load_or_generate_root(&cfg.data_dir)?,
+    };
+    let store: Arc<dyn Store> = if cfg.database_url.starts_with("sqlite:") {
+        Arc::new(purser_store::SqliteStore::open(&cfg.database_url).await.context("opening the database")?)
+    } else {
+        bail!("unsupported PURSER_DATABASE_URL scheme (this build supports sqlite://PATH)");
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let control = Arc::new(ControlPlane::new(store.clone(), Vault::new(master), clock.clone()));
+    purser_core::control::spawn_lifecycle(store, clock.clone(), Duration::from_millis(100));
+
+    let mut credentials = vec![root.clone()];
+    credentials.extend(cfg.extra_credentials.iter().cloned());
+    let app = purser_server::router(purser_server::AppState::new(
+        credentials,
+        cfg.region.clone(),
+        control,
+        clock,
+    )?);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    tracing::info!(%endpoint, region = %cfg.region, account_id = %root.account_id, access_key_id = %root.access_key_id, "purser is serving");
+    if generated {
+        let path = config::generated_credentials_path(&cfg.data_dir);
+        println!(
+            "\nPurser generated a root credential (account {account}, access key {akid}) in {path}.\n\
+             Use it with the AWS CLI:\n  \
+             AWS_SHARED_CREDENTIALS_FILE={path} aws --profile {profile} --region {region} --endpoint-url {endpoint} bedrock-agentcore-control list-payment-managers\n\
+             and with boto3:\n  \
+             AWS_SHARED_CREDENTIALS_FILE={path} python -c \"import boto3; print(boto3.Session(profile_name='{profile}').client('bedrock-agentcore-control', region_name='{region}', endpoint_url='{endpoint}').list_payment_managers())\"\n",
+            account = root.account_id,
+            akid = root.access_key_id,
+            path = path.display(),
+            profile = config::PROFILE,
+            region = cfg.region,
+        );
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("purser stopped");
+    Ok(())
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,1 +1,69 @@
-//! purser-server
+//! The HTTP face of Purser: one axum app serving both AgentCore Payments planes on one port.
+//!
+//! Every request goes through one pipeline ([`pipeline`]): size limit -> route by (method,
+//! path template) from the model -> SigV4 -> decode and validate the input against the
+//! model -> the domain call -> encode the output or the AWS error. Handlers in
+//! [`control`] only translate between the generated wire types of `purser-model` and the
+//! domain types of `purser-core`.
+
+mod auth;
+mod control;
+mod errors;
+mod pipeline;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use purser_core::Clock;
+use purser_core::control::ControlPlane;
+use purser_wallet::Secret;
+
+pub use pipeline::MAX_BODY;
+
+/// An access key that may call Purser, and the account it acts for.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub account_id: String,
+}
+
+/// Shared state of the app.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    credentials: HashMap<String, Credential>,
+    region: String,
+    control: Arc<ControlPlane>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    pub fn new(
+        credentials: Vec<Credential>,
+        region: String,
+        control: Arc<ControlPlane>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let mut map = HashMap::new();
+        for c in credentials {
+            if map.insert(c.access_key_id.clone(), c).is_some() {
+                anyhow::bail!("an access key id is configured twice");
+            }
+        }
+        Ok(AppState {
+            inner: Arc::new(Inner { credentials: map, region, control, clock }),
+        })
+    }
+}
+
+/// The app: `GET /health` and every AgentCore Payments operation.
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .fallback(pipeline::handle)
+        .with_state(state)
+}

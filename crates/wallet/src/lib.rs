@@ -13,5 +13,6 @@
 mod secret;
 mod vault;
 
+
 pub use secret::Secret;
-pub use vault::{MasterKey, Vault, VaultError};
+pub use vault::{MasterKey, Vault, VaultError, write_private};

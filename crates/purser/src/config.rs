@@ -1,0 +1,270 @@
+//! Configuration: each option comes from a flag, an environment variable, the TOML file
+//! named by `--config`, or its default, in that order of precedence.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use purser_server::Credential;
+use purser_wallet::Secret;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8402";
+pub const DEFAULT_DATA_DIR: &str = "./purser-data";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Options given on the command line (clap also reads their environment variables).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: PURSER_LISTEN] [default: 127.0.0.1:8402]
+    #[arg(long, env = "PURSER_LISTEN", hide_env = true)]
+    pub listen: Option<String>,
+    /// Directory for the database, the master key and generated credentials
+    /// [env: PURSER_DATA_DIR] [default: ./purser-data]
+    #[arg(long, env = "PURSER_DATA_DIR", hide_env = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH [env: PURSER_DATABASE_URL]
+    /// [default: an SQLite file purser.db in the data dir]
+    #[arg(long, env = "PURSER_DATABASE_URL", hide_env = true)]
+    pub database_url: Option<String>,
+    /// TOML configuration file (same keys as the options, plus [[credentials]])
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub account_id: Option<String>,
+    pub master_key: Option<String>,
+    #[serde(default)]
+    pub credentials: Vec<FileCredential>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCredential {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub account_id: String,
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub region: String,
+    /// The root credential, if configured; otherwise one is generated into the data dir.
+    pub root: Option<Credential>,
+    pub extra_credentials: Vec<Credential>,
+    pub master_key: Option<Secret>,
+}
+
+/// Reads an environment variable; empty counts as unset.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let listen_text = args
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen: SocketAddr = listen_text
+        .parse()
+        .with_context(|| format!("--listen {listen_text:?} is not an address like 127.0.0.1:8402"))?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let database_url = args
+        .database_url
+        .clone()
+        .or(file.database_url)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("purser.db").display()));
+    let region = env("PURSER_REGION").or(file.region).unwrap_or_else(|| DEFAULT_REGION.into());
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        bail!("PURSER_REGION {region:?} is not a region name like us-east-1");
+    }
+    let root_parts = (
+        env("PURSER_ACCESS_KEY_ID").or(file.access_key_id),
+        env("PURSER_SECRET_ACCESS_KEY").or(file.secret_access_key),
+        env("PURSER_ACCOUNT_ID").or(file.account_id),
+    );
+    let root = match root_parts {
+        (None, None, None) => None,
+        (Some(akid), Some(secret), Some(account)) => Some(credential(akid, secret, account)?),
+        _ => bail!(
+            "the root credential needs all three of PURSER_ACCESS_KEY_ID, PURSER_SECRET_ACCESS_KEY and PURSER_ACCOUNT_ID (or none, to generate one)"
+        ),
+    };
+    let extra_credentials = file
+        .credentials
+        .into_iter()
+        .map(|c| credential(c.access_key_id, c.secret_access_key, c.account_id))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let master_key = env("PURSER_MASTER_KEY").or(file.master_key).map(Secret::new);
+    Ok(Config { listen, data_dir, database_url, region, root, extra_credentials, master_key })
+}
+
+fn credential(access_key_id: String, secret: String, account_id: String) -> anyhow::Result<Credential> {
+    if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("account id {account_id:?} of access key {access_key_id} must be 12 digits");
+    }
+    if access_key_id.len() < 16 || !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!("access key id {access_key_id:?} must be at least 16 letters and digits");
+    }
+    if secret.len() < 16 {
+        bail!("the secret access key of {access_key_id} must be at least 16 characters");
+    }
+    Ok(Credential { access_key_id, secret_access_key: Secret::new(secret), account_id })
+}
+
+/// The file holding a generated root credential, in the AWS shared-credentials format so
+/// that `AWS_SHARED_CREDENTIALS_FILE=... --profile purser` works as it is.
+pub fn generated_credentials_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("credentials")
+}
+
+pub const PROFILE: &str = "purser";
+
+/// Load the generated root credential, or generate and store one (mode 0600).
+pub fn load_or_generate_root(data_dir: &Path) -> anyhow::Result<(Credential, bool)> {
+    let path = generated_credentials_path(data_dir);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let get = |key: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .find(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().to_string())
+        };
+        let (Some(a), Some(s), Some(acct)) = (
+            get("aws_access_key_id"),
+            get("aws_secret_access_key"),
+            get("purser_account_id"),
+        ) else {
+            bail!("{} is not a credentials file written by purser", path.display());
+        };
+        return Ok((credential(a, s, acct)?, false));
+    }
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    let pick = |alphabet: &[u8], n: usize, rng: &mut rand::rngs::OsRng| -> String {
+        (0..n).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect()
+    };
+    let akid = format!("AKIA{}", pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, &mut rng));
+    let secret = pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40, &mut rng);
+    let account = format!("{}{}", rng.gen_range(1..10), pick(b"0123456789", 11, &mut rng));
+    let text = format!(
+        "# Generated by purser on first start. Keep this file private.\n[{PROFILE}]\naws_access_key_id = {akid}\naws_secret_access_key = {secret}\npurser_account_id = {account}\n"
+    );
+    purser_wallet::write_private(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((credential(akid, secret, account)?, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned().filter(|v| !v.is_empty())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = resolve(&ServeArgs::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8402");
+        assert_eq!(c.data_dir, PathBuf::from("./purser-data"));
+        assert_eq!(c.database_url, "sqlite://./purser-data/purser.db");
+        assert_eq!(c.region, "us-east-1");
+        assert!(c.root.is_none());
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            r#"
+listen = "127.0.0.1:1111"
+data_dir = "/tmp/from-file"
+region = "eu-west-1"
+access_key_id = "AKIAFILEFILEFILE0001"
+secret_access_key = "file-secret-file-secret"
+account_id = "111111111111"
+
+[[credentials]]
+access_key_id = "AKIAEXTRAEXTRA000002"
+secret_access_key = "extra-secret-extra-secret"
+account_id = "222222222222"
+"#,
+        )
+        .unwrap();
+        let args = ServeArgs { listen: Some("127.0.0.1:3333".into()), config: Some(file.clone()), ..Default::default() };
+        let env = env_of(&[("PURSER_REGION", "ap-south-1"), ("PURSER_ACCOUNT_ID", "333333333333")]);
+        let c = resolve(&args, &env).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3333");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/from-file"));
+        assert_eq!(c.database_url, "sqlite:///tmp/from-file/purser.db");
+        assert_eq!(c.region, "ap-south-1");
+        let root = c.root.unwrap();
+        assert_eq!(root.access_key_id, "AKIAFILEFILEFILE0001");
+        assert_eq!(root.account_id, "333333333333");
+        assert_eq!(c.extra_credentials.len(), 1);
+        assert_eq!(c.extra_credentials[0].account_id, "222222222222");
+    }
+
+    #[test]
+    fn partial_or_bad_credentials_are_refused() {
+        let e = resolve(&ServeArgs::default(), &env_of(&[("PURSER_ACCESS_KEY_ID", "AKIAAAAAAAAAAAAAAAAA")]));
+        assert!(e.unwrap_err().to_string().contains("all three"));
+        let e = resolve(
+            &ServeArgs::default(),
+            &env_of(&[
+                ("PURSER_ACCESS_KEY_ID", "AKIAAAAAAAAAAAAAAAAA"),
+                ("PURSER_SECRET_ACCESS_KEY", "a-long-enough-secret"),
+                ("PURSER_ACCOUNT_ID", "12345"),
+            ]),
+        );
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.contains("12 digits"));
+        assert!(!msg.contains("a-long-enough-secret"));
+    }
+
+    #[test]
+    fn generated_root_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c1, created) = load_or_generate_root(dir.path()).unwrap();
+        assert!(created);
+        assert!(c1.access_key_id.starts_with("AKIA") && c1.access_key_id.len() == 20);
+        assert_eq!(c1.account_id.len(), 12);
+        let (c2, created) = load_or_generate_root(dir.path()).unwrap();
+        assert!(!created);
+        assert_eq!(c1.access_key_id, c2.access_key_id);
+        assert_eq!(c1.secret_access_key, c2.secret_access_key);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(generated_credentials_path(dir.path())).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,154 @@
+//! The one request pipeline every AgentCore operation goes through.
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use purser_model::{AwsError, RouteError};
+
+use crate::AppState;
+
+/// Largest request body accepted (the largest modelled input, a 128 KiB workload identity
+/// token, fits many times over).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What the pipeline learned about a request, for the access log.
+#[derive(Default)]
+struct Trace {
+    operation: Option<&'static str>,
+    account_id: Option<String>,
+}
+
+pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = purser_core::ids::uuid_v4();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut trace = Trace::default();
+    let result = process(&state, req, &mut trace).await;
+    let mut response = match result {
+        Ok((status, body)) => {
+            let mut r = Response::new(Body::from(body));
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            if status != 204 {
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            r
+        }
+        Err(e) => error_response(&e),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    let status = response.status().as_u16();
+    let error_type = response
+        .headers()
+        .get("x-amzn-ErrorType")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        operation = trace.operation.unwrap_or("-"),
+        account_id = trace.account_id.as_deref().unwrap_or("-"),
+        status,
+        error = error_type,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+fn error_response(e: &AwsError) -> Response {
+    let mut r = Response::new(Body::from(e.body()));
+    *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(e.code) {
+        h.insert("x-amzn-ErrorType", v);
+    }
+    r
+}
+
+async fn process(
+    state: &AppState,
+    req: Request,
+    trace: &mut Trace,
+) -> Result<(u16, Vec<u8>), AwsError> {
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        AwsError::other(
+            "RequestEntityTooLargeException",
+            413,
+            &format!("Request body is larger than the limit of {MAX_BODY} bytes."),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
+
+    let (op, uri_members) = purser_model::find_operation(parts.method.as_str(), parts.uri.path())
+        .map_err(|e| match e {
+            RouteError::NotFound => AwsError::other(
+                "UnknownOperationException",
+                404,
+                &format!("No operation matches {} {}.", parts.method, parts.uri.path()),
+            ),
+            RouteError::MethodNotAllowed { allowed } => AwsError::other(
+                "UnknownOperationException",
+                405,
+                &format!(
+                    "Method {} is not allowed on {}; allowed: {}.",
+                    parts.method,
+                    parts.uri.path(),
+                    allowed.join(", ")
+                ),
+            ),
+        })?;
+    trace.operation = Some(op.name);
+
+    let caller = crate::auth::authenticate(state, &parts, &body)?;
+    trace.account_id = Some(caller.account_id.clone());
+
+    let input = Input {
+        uri: uri_members,
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+    };
+    crate::control::dispatch(state, op, &caller, input).await
+}
+
+/// The raw parts of a request that `purser_model::decode_input` reads.
+pub struct Input<'a> {
+    pub uri: Vec<(&'static str, String)>,
+    pub query: Option<&'a str>,
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a [u8],
+}
+
+impl Input<'_> {
+    /// Decode and validate the operation's input against the model.
+    pub fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static purser_model::OperationDef,
+    ) -> Result<T, AwsError> {
+        let header = |name: &str| {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let uri: Vec<(&str, String)> = self.uri.iter().map(|(k, v)| (*k, v.clone())).collect();
+        purser_model::decode_input(op, &uri, self.query, &header, self.body)
+    }
+}
