@@ -17,8 +17,8 @@
 //! The output is piped through `rustfmt --edition 2024`, so it is byte-for-byte stable
 //! for a given model and rustfmt version.
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -237,8 +237,7 @@ pub fn split_words(s: &str) -> Vec<String> {
         if c.is_uppercase() && !cur.is_empty() {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower)
-            {
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
                 words.push(std::mem::take(&mut cur));
             }
         }
@@ -278,9 +277,9 @@ pub fn pascal_case(s: &str) -> String {
 const KEYWORDS: &[&str] = &[
     "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
     "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
-    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub",
-    "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type",
-    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
+    "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
 /// The Rust field name of a member: snake case, keywords get a trailing underscore.
@@ -295,8 +294,18 @@ pub fn field_name(member: &str) -> String {
 
 /// Names a generated type must not take, since the generated code uses them unqualified.
 const RESERVED_TYPE_NAMES: &[&str] = &[
-    "String", "Vec", "Option", "Box", "Result", "Ok", "Err", "Some", "None", "Self",
-    "Serialize", "Deserialize",
+    "String",
+    "Vec",
+    "Option",
+    "Box",
+    "Result",
+    "Ok",
+    "Err",
+    "Some",
+    "None",
+    "Self",
+    "Serialize",
+    "Deserialize",
 ];
 
 /// A Rust string literal for `s`.
@@ -423,7 +432,10 @@ impl<'a> Gen<'a> {
                             "{name}: two members map to the same Rust name ({m})"
                         );
                         if shape.union {
-                            assert!(mem.location.is_none(), "{name}.{m}: union member with location");
+                            assert!(
+                                mem.location.is_none(),
+                                "{name}.{m}: union member with location"
+                            );
                         }
                         if let Some(loc) = &mem.location {
                             assert!(
@@ -471,8 +483,14 @@ impl<'a> Gen<'a> {
             }
         }
         for (_, op) in &self.model.operations.0 {
-            let input = op.input.as_ref().unwrap_or_else(|| panic!("{}: no input", op.name));
-            let output = op.output.as_ref().unwrap_or_else(|| panic!("{}: no output", op.name));
+            let input = op
+                .input
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: no input", op.name));
+            let output = op
+                .output
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: no output", op.name));
             for (m, mem) in self.members(self.shape(&output.shape)) {
                 assert!(
                     mem.location.is_none(),
@@ -510,7 +528,12 @@ impl<'a> Gen<'a> {
                 op.name
             );
             for e in &op.errors {
-                assert!(self.shape(&e.shape).exception, "{}: error {} is not an exception", op.name, e.shape);
+                assert!(
+                    self.shape(&e.shape).exception,
+                    "{}: error {} is not an exception",
+                    op.name,
+                    e.shape
+                );
             }
         }
     }
@@ -528,11 +551,19 @@ impl<'a> Gen<'a> {
     }
 
     fn ext(&self, shape: &str) -> impl Iterator<Item = &'a str> + use<'a> {
-        self.extensions.get(shape).cloned().unwrap_or_default().into_iter()
+        self.extensions
+            .get(shape)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
     }
 
     fn members(&self, shape: &'a Shape) -> &'a [(String, Member)] {
-        shape.members.as_ref().map(|m| m.0.as_slice()).unwrap_or(&[])
+        shape
+            .members
+            .as_ref()
+            .map(|m| m.0.as_slice())
+            .unwrap_or(&[])
     }
 
     fn defines_type(&self, shape: &Shape) -> bool {
@@ -681,7 +712,8 @@ impl<'a> Gen<'a> {
 
     fn emit_struct(&mut self, name: &str, shape: &'a Shape) {
         let members = self.members(shape);
-        let manual_debug = shape.sensitive || members.iter().any(|(_, m)| self.sensitive_deep(&m.shape));
+        let manual_debug =
+            shape.sensitive || members.iter().any(|(_, m)| self.sensitive_deep(&m.shape));
         let all_optional = members.iter().all(|(m, _)| !shape.required.contains(m));
         let mut derives = vec!["Clone"];
         if !manual_debug {
@@ -812,7 +844,13 @@ impl<'a> Gen<'a> {
     }
 
     fn emit_enum(&mut self, name: &str, shape: &'a Shape) {
-        let model_values: Vec<&str> = shape.enum_.as_ref().unwrap().iter().map(String::as_str).collect();
+        let model_values: Vec<&str> = shape
+            .enum_
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(String::as_str)
+            .collect();
         let ext: Vec<&str> = self.ext(name).collect();
         let all: Vec<(&str, bool)> = model_values
             .iter()
@@ -824,7 +862,13 @@ impl<'a> Gen<'a> {
             derives.push("Debug");
         }
         derives.extend([
-            "PartialEq", "Eq", "Hash", "PartialOrd", "Ord", "Serialize", "Deserialize",
+            "PartialEq",
+            "Eq",
+            "Hash",
+            "PartialOrd",
+            "Ord",
+            "Serialize",
+            "Deserialize",
         ]);
         let mut s = String::new();
         let _ = writeln!(s, "/// `{name}` ({}).", self.doc_kind(shape));
@@ -843,22 +887,36 @@ impl<'a> Gen<'a> {
             let _ = writeln!(s, "    {},", pascal_case(v));
         }
         s.push_str("}\n");
-        let list = all.iter().map(|(v, _)| lit(v)).collect::<Vec<_>>().join(", ");
+        let list = all
+            .iter()
+            .map(|(v, _)| lit(v))
+            .collect::<Vec<_>>()
+            .join(", ");
         let _ = writeln!(s, "impl {name} {{");
-        s.push_str("    /// Every accepted wire value, model values first, then Purser extensions.\n");
-        let _ = writeln!(s, "    pub const VALUES: &'static [&'static str] = &[{list}];");
+        s.push_str(
+            "    /// Every accepted wire value, model values first, then Purser extensions.\n",
+        );
+        let _ = writeln!(
+            s,
+            "    pub const VALUES: &'static [&'static str] = &[{list}];"
+        );
         s.push_str("    /// The wire value.\n");
         s.push_str("    pub const fn as_str(&self) -> &'static str {\n        match self {\n");
         for (v, _) in &all {
             let _ = writeln!(s, "            Self::{} => {},", pascal_case(v), lit(v));
         }
         s.push_str("        }\n    }\n");
-        s.push_str("    /// Whether this value is a Purser extension rather than an AWS model value.\n");
+        s.push_str(
+            "    /// Whether this value is a Purser extension rather than an AWS model value.\n",
+        );
         if ext.is_empty() {
             s.push_str("    pub const fn is_extension(&self) -> bool {\n        false\n    }\n");
         } else {
             s.push_str("    pub const fn is_extension(&self) -> bool {\n        matches!(self, ");
-            let pats: Vec<String> = ext.iter().map(|v| format!("Self::{}", pascal_case(v))).collect();
+            let pats: Vec<String> = ext
+                .iter()
+                .map(|v| format!("Self::{}", pascal_case(v)))
+                .collect();
             s.push_str(&pats.join(" | "));
             s.push_str(")\n    }\n");
         }
@@ -868,7 +926,9 @@ impl<'a> Gen<'a> {
         s.push_str("        f.write_str(self.as_str())\n    }\n}\n");
         if shape.sensitive {
             let _ = writeln!(s, "impl std::fmt::Debug for {name} {{");
-            s.push_str("    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n");
+            s.push_str(
+                "    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n",
+            );
             s.push_str("        std::fmt::Debug::fmt(&crate::Redacted, f)\n    }\n}\n");
         }
         let _ = writeln!(s, "impl std::str::FromStr for {name} {{");
@@ -1020,7 +1080,11 @@ impl<'a> Gen<'a> {
                 }
                 "integer" | "long" => format!(
                     "crate::ShapeKind::{} {{ min: {}, max: {} }}",
-                    if shape.type_ == "integer" { "Integer" } else { "Long" },
+                    if shape.type_ == "integer" {
+                        "Integer"
+                    } else {
+                        "Long"
+                    },
                     opt_i64(shape.min),
                     opt_i64(shape.max)
                 ),
@@ -1092,7 +1156,11 @@ impl<'a> Gen<'a> {
         }
         let mut s = String::new();
         for (i, p) in pattern_order.iter().enumerate() {
-            let _ = writeln!(s, "static PATTERN_{i}: crate::Pattern = crate::Pattern::new({});", raw_lit(p));
+            let _ = writeln!(
+                s,
+                "static PATTERN_{i}: crate::Pattern = crate::Pattern::new({});",
+                raw_lit(p)
+            );
         }
         s.push('\n');
         let _ = writeln!(
@@ -1120,12 +1188,18 @@ mod tests {
         assert_eq!(snake_case("coinbaseCDP"), "coinbase_cdp");
         assert_eq!(snake_case("oAuth2"), "o_auth2");
         assert_eq!(snake_case("cryptoX402"), "crypto_x402");
-        assert_eq!(snake_case("permit2AllowanceLimit"), "permit2_allowance_limit");
+        assert_eq!(
+            snake_case("permit2AllowanceLimit"),
+            "permit2_allowance_limit"
+        );
         assert_eq!(snake_case("s3"), "s3");
         assert_eq!(field_name("type"), "type_");
         assert_eq!(pascal_case("CUSTOM_JWT"), "CustomJwt");
         assert_eq!(pascal_case("CoinbaseCDP"), "CoinbaseCdp");
-        assert_eq!(pascal_case("AWS_MARKETPLACE_SUBSCRIPTION_REQUIRED"), "AwsMarketplaceSubscriptionRequired");
+        assert_eq!(
+            pascal_case("AWS_MARKETPLACE_SUBSCRIPTION_REQUIRED"),
+            "AwsMarketplaceSubscriptionRequired"
+        );
         assert_eq!(pascal_case("customJWTAuthorizer"), "CustomJwtAuthorizer");
         assert_eq!(pascal_case("oAuth2"), "OAuth2");
         assert_eq!(pascal_case("x"), "X");

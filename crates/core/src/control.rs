@@ -9,9 +9,7 @@ use time::OffsetDateTime;
 use crate::clock::truncate_millis;
 use crate::domain::*;
 use crate::paging::Paginator;
-use crate::store::{
-    IdempotencyWrite, ManagerDelete, ProviderDelete, Store, StoreError, Unique,
-};
+use crate::store::{IdempotencyWrite, ManagerDelete, ProviderDelete, Store, StoreError, Unique};
 use crate::{Caller, Clock, CoreError, CoreResult, Idempotency};
 
 /// How long CREATING / UPDATING / DELETING last before they complete by themselves.
@@ -216,7 +214,10 @@ impl ControlPlane {
     fn open_secrets(&self, p: &CredentialProvider) -> CoreResult<Vec<(String, Secret)>> {
         let plain = self
             .vault
-            .open(&Self::provider_aad(&p.account_id, &p.name), &p.sealed_secrets)
+            .open(
+                &Self::provider_aad(&p.account_id, &p.name),
+                &p.sealed_secrets,
+            )
             .map_err(|_| CoreError::Internal("A stored secret could not be decrypted.".into()))?;
         let mut out = Vec::new();
         let mut rest: &[u8] = &plain;
@@ -278,7 +279,10 @@ impl ControlPlane {
                 );
                 return Err(CoreError::validation(
                     &path,
-                    format!("{path} is required when creating a {} credential provider", input.vendor.as_str()),
+                    format!(
+                        "{path} is required when creating a {} credential provider",
+                        input.vendor.as_str()
+                    ),
                 ));
             }
         }
@@ -307,7 +311,11 @@ impl ControlPlane {
         }
     }
 
-    pub async fn get_provider(&self, caller: &Caller, name: &str) -> CoreResult<CredentialProvider> {
+    pub async fn get_provider(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> CoreResult<CredentialProvider> {
         self.store
             .provider_get(&caller.account_id, name)
             .await?
@@ -549,7 +557,13 @@ impl ControlPlane {
         let write = Self::idem_write(OP, idem, id, now);
         match self
             .store
-            .manager_start_delete(&caller.account_id, id, now, now + TRANSITION, write.as_ref())
+            .manager_start_delete(
+                &caller.account_id,
+                id,
+                now,
+                now + TRANSITION,
+                write.as_ref(),
+            )
             .await
         {
             Ok(ManagerDelete::Started(m)) => Ok(Deleting { id: m.id }),
@@ -623,7 +637,10 @@ impl ControlPlane {
             ));
         }
         let not_found = || {
-            CoreError::NotFound(format!("Payment credential provider '{}' not found.", cred.arn))
+            CoreError::NotFound(format!(
+                "Payment credential provider '{}' not found.",
+                cred.arn
+            ))
         };
         let name = provider_name_from_arn(caller, &cred.arn).ok_or_else(not_found)?;
         let provider = self
@@ -671,6 +688,7 @@ impl ControlPlane {
             connector_type: input.connector_type,
             provision_mode: input.provision_mode,
             credential,
+            credentials_updated_at: None,
             status: ResourceStatus::Creating,
             created_at: now,
             updated_at: now,
@@ -787,7 +805,7 @@ impl ControlPlane {
         if let Some(id) = self.replay(caller, OP, idem).await? {
             return self.get_connector(caller, manager_id, &id).await;
         }
-        let c = self.get_live_connector(caller, manager_id, id).await?;
+        let mut c = self.get_live_connector(caller, manager_id, id).await?;
         if c.provision_mode != Some(ProvisionMode::QuickCreate) {
             return Err(CoreError::validation(
                 "paymentConnectorId",
@@ -799,9 +817,13 @@ impl ControlPlane {
         if c.connector_type != ConnectorType::CoinbaseCdp {
             return Err(CoreError::validation(
                 "credentialsToRotate",
-                format!("credentialsToRotate.coinbaseCDP does not apply to a {} payment connector.", c.connector_type.as_str()),
+                format!(
+                    "credentialsToRotate.coinbaseCDP does not apply to a {} payment connector.",
+                    c.connector_type.as_str()
+                ),
             ));
         }
+        c.credentials_updated_at = Some(self.now());
         self.start_connector_update(caller, c, OP, idem).await
     }
 
@@ -820,7 +842,14 @@ impl ControlPlane {
         let write = Self::idem_write(OP, idem, id, now);
         match self
             .store
-            .connector_start_delete(&caller.account_id, manager_id, id, now, now + TRANSITION, write.as_ref())
+            .connector_start_delete(
+                &caller.account_id,
+                manager_id,
+                id,
+                now,
+                now + TRANSITION,
+                write.as_ref(),
+            )
             .await
         {
             Ok(Some(c)) => Ok(Deleting { id: c.id }),
@@ -837,6 +866,8 @@ impl ControlPlane {
         max_results: Option<i32>,
         next_token: Option<&str>,
     ) -> CoreResult<Page<Connector>> {
+        // The parent must exist in the caller's account (404 otherwise, as for Get).
+        self.get_manager(caller, manager_id).await?;
         let scope = format!("{}/ListPaymentConnectors/{manager_id}", caller.account_id);
         let limit = max_results.map_or(MAX_PAGE, |n| n as usize);
         let after = self.page_after(&scope, next_token)?;
@@ -855,7 +886,10 @@ pub fn spawn_lifecycle(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Dura
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = store.complete_transitions(truncate_millis(clock.now())).await {
+            if let Err(e) = store
+                .complete_transitions(truncate_millis(clock.now()))
+                .await
+            {
                 tracing::warn!(error = %e, "completing status transitions failed");
             }
         }

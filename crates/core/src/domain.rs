@@ -114,6 +114,8 @@ pub struct Connector {
     pub connector_type: ConnectorType,
     pub provision_mode: Option<ProvisionMode>,
     pub credential: Option<CredentialRef>,
+    /// When RotatePaymentConnectorCredentials last ran.
+    pub credentials_updated_at: Option<OffsetDateTime>,
     pub status: ResourceStatus,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -125,4 +127,50 @@ pub struct Connector {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+}
+
+str_enum!(
+    /// Wallet network of an instrument (B14): ETHEREUM covers Ethereum and EVM L2s.
+    Network { Ethereum = "ETHEREUM", Solana = "SOLANA" }
+);
+str_enum!(InstrumentStatus {
+    Initiated = "INITIATED",
+    Active = "ACTIVE",
+    Failed = "FAILED",
+    Deleted = "DELETED",
+    Blocked = "BLOCKED",
+});
+
+/// Linked-account details (email, phone, ...). The full form is only ever stored sealed;
+/// replies carry the masked form. Both encodings are owned by the wire layer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkedAccounts {
+    pub masked: String,
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for LinkedAccounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkedAccounts(***)")
+    }
+}
+
+/// A payment instrument: an embedded crypto wallet owned by (account, manager, userId).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instrument {
+    pub account_id: String,
+    pub manager_id: String,
+    pub connector_id: String,
+    pub id: String,
+    pub user_id: String,
+    pub network: Network,
+    pub wallet_address: String,
+    pub linked_accounts: LinkedAccounts,
+    /// The wallet's private key, sealed by the vault (AAD names the instrument).
+    pub sealed_key: Vec<u8>,
+    pub status: InstrumentStatus,
+    /// Optimistic-locking counter, incremented by every change.
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }

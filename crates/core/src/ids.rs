@@ -14,7 +14,11 @@ fn random_from(alphabet: &[u8], n: usize) -> String {
 
 /// `lowercase(name) + "-" + 10 chars [a-z0-9]`: payment manager and connector ids.
 pub fn named_id(name: &str) -> String {
-    format!("{}-{}", name.to_ascii_lowercase(), random_from(LOWER_ALNUM, 10))
+    format!(
+        "{}-{}",
+        name.to_ascii_lowercase(),
+        random_from(LOWER_ALNUM, 10)
+    )
 }
 
 /// `payment-instrument-` + 15 chars `[0-9a-zA-Z]` (34 in all).
@@ -34,7 +38,14 @@ pub fn uuid_v4() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod control;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod instruments;
 pub mod paging;
 pub mod store;
 

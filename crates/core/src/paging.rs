@@ -51,7 +51,12 @@ impl Paginator {
     /// The last key carried by `token`, if the token was minted by [`Paginator::encode`]
     /// for this scope. `field` names the request member for the error.
     pub fn decode(&self, scope: &str, token: &str, field: &str) -> Result<String, CoreError> {
-        let bad = || CoreError::validation(field, format!("Invalid {field}: the token is not valid for this request."));
+        let bad = || {
+            CoreError::validation(
+                field,
+                format!("Invalid {field}: the token is not valid for this request."),
+            )
+        };
         let raw = B64.decode(token.as_bytes()).map_err(|_| bad())?;
         if raw.len() < TAG {
             return Err(bad());
@@ -89,7 +94,9 @@ mod tests {
             (&p, "acct/ListX", B64.encode(b"short")),
         ] {
             match pag.decode(scope, &tok, "nextToken") {
-                Err(CoreError::Validation { field, .. }) => assert_eq!(field.as_deref(), Some("nextToken")),
+                Err(CoreError::Validation { field, .. }) => {
+                    assert_eq!(field.as_deref(), Some("nextToken"))
+                }
                 other => panic!("expected validation error, got {other:?}"),
             }
         }

@@ -8,7 +8,7 @@
 //! * guarded state changes (a manager cannot start deleting while it has connectors; a
 //!   connector cannot be created under a manager that is absent or deleting) are single
 //!   atomic statements or transactions, never read-then-write in the core.
-use crate::domain::{Connector, CredentialProvider, Manager};
+use crate::domain::{Connector, CredentialProvider, Instrument, Manager};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +71,11 @@ pub trait Store: Send + Sync + 'static {
 
     // Credential providers, keyed by (account, name).
     async fn provider_insert(&self, p: &CredentialProvider) -> StoreResult<()>;
-    async fn provider_get(&self, account_id: &str, name: &str)
-    -> StoreResult<Option<CredentialProvider>>;
+    async fn provider_get(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<CredentialProvider>>;
     /// Replaces the record; false when it does not exist.
     async fn provider_update(&self, p: &CredentialProvider) -> StoreResult<bool>;
     /// Refuses (InUse) while a connector of the account references the provider.
@@ -86,8 +89,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<CredentialProvider>>;
 
     // Managers, keyed by (account, id); names unique per account.
-    async fn manager_insert(&self, m: &Manager, idem: Option<&IdempotencyWrite<'_>>)
-    -> StoreResult<()>;
+    async fn manager_insert(
+        &self,
+        m: &Manager,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()>;
     async fn manager_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Manager>>;
     /// Replaces the record unless it is deleting; false when absent or deleting.
     async fn manager_update(
@@ -153,4 +159,32 @@ pub trait Store: Send + Sync + 'static {
     /// their transition time), DELETING records disappear. Idempotent, safe to run on
     /// several nodes at once. Returns how many records changed.
     async fn complete_transitions(&self, now: OffsetDateTime) -> StoreResult<u64>;
+
+    // Instruments, keyed by (account, id). Deleted instruments stay (status DELETED).
+    async fn instrument_insert(
+        &self,
+        i: &Instrument,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()>;
+    /// The instrument whatever its status (deleted ones included, for audit).
+    async fn instrument_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Instrument>>;
+    /// Soft delete guarded by the version read: status DELETED, version + 1, updated_at.
+    /// False when the instrument changed since (another delete won) or is already deleted.
+    async fn instrument_soft_delete(
+        &self,
+        account_id: &str,
+        id: &str,
+        expected_version: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Live (not DELETED) instruments of one owner, ordered by id, strictly after `after`.
+    async fn instrument_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        connector_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Instrument>>;
 }

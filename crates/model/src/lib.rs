@@ -26,8 +26,8 @@ pub mod data;
 pub use codec::{decode_input, decode_input_value, encode_output};
 pub use error::AwsError;
 pub use ops::{
-    Location, LocationMember, OperationDef, RouteError, ScalarKind, Segment, find_operation,
-    find_operation_in, operations,
+    Location, LocationMember, OperationDef, RouteError, ScalarKind, Segment, UriCaptures,
+    find_operation, find_operation_in, operations,
 };
 pub use shapes::{MemberDef, Pattern, ShapeDef, ShapeKind, TimestampFormat};
 pub use timestamp::Timestamp;

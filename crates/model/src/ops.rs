@@ -71,6 +71,9 @@ pub enum ScalarKind {
     Boolean,
 }
 
+/// The URI captures of a routed request: `(member name, percent-decoded value)`.
+pub type UriCaptures = Vec<(&'static str, String)>;
+
 /// Why no operation matched a request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
@@ -100,7 +103,7 @@ pub fn operations() -> impl Iterator<Item = &'static OperationDef> {
 pub fn find_operation(
     method: &str,
     path: &str,
-) -> Result<(&'static OperationDef, Vec<(&'static str, String)>), RouteError> {
+) -> Result<(&'static OperationDef, UriCaptures), RouteError> {
     find_operation_in(operations(), method, path)
 }
 
@@ -109,7 +112,7 @@ pub fn find_operation_in(
     ops: impl IntoIterator<Item = &'static OperationDef>,
     method: &str,
     path: &str,
-) -> Result<(&'static OperationDef, Vec<(&'static str, String)>), RouteError> {
+) -> Result<(&'static OperationDef, UriCaptures), RouteError> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err(RouteError::NotFound);
     };
@@ -123,7 +126,7 @@ pub fn find_operation_in(
         .collect();
     let mut allowed: Vec<&'static str> = Vec::new();
     // (specificity, op, captures); specificity: `true` per literal segment, compared in order.
-    let mut best: Option<(Vec<bool>, &'static OperationDef, Vec<(&'static str, String)>)> = None;
+    let mut best: Option<(Vec<bool>, &'static OperationDef, UriCaptures)> = None;
     for op in ops {
         let Some((specificity, captures)) = match_segments(op.segments, &decoded) else {
             continue;
@@ -147,11 +150,7 @@ pub fn find_operation_in(
     }
 }
 
-#[allow(clippy::type_complexity)]
-fn match_segments(
-    template: &[Segment],
-    path: &[String],
-) -> Option<(Vec<bool>, Vec<(&'static str, String)>)> {
+fn match_segments(template: &[Segment], path: &[String]) -> Option<(Vec<bool>, UriCaptures)> {
     if template.len() != path.len() {
         return None;
     }

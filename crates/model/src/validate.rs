@@ -40,7 +40,11 @@ impl Violation {
 /// The value is normalised on the way so that it deserialises into the generated type:
 /// unknown members and `null` members are removed from structures and unions (AWS ignores
 /// unknown members). Members of a top-level structure get paths without a prefix.
-pub fn validate_shape(shapes: &'static [ShapeDef], shape: usize, value: &mut Value) -> Vec<Violation> {
+pub fn validate_shape(
+    shapes: &'static [ShapeDef],
+    shape: usize,
+    value: &mut Value,
+) -> Vec<Violation> {
     let mut v = Validator {
         shapes,
         out: Vec::new(),
@@ -99,7 +103,10 @@ impl Validator {
         if let Some(min) = min
             && n < min
         {
-            self.push(path, format!("Member must be greater than or equal to {min}"));
+            self.push(
+                path,
+                format!("Member must be greater than or equal to {min}"),
+            );
         }
         if let Some(max) = max
             && n > max
@@ -130,7 +137,10 @@ impl Validator {
                 {
                     self.push(
                         path,
-                        format!("Member must satisfy regular expression pattern: {}", p.source()),
+                        format!(
+                            "Member must satisfy regular expression pattern: {}",
+                            p.source()
+                        ),
                     );
                 }
                 if let Some(values) = enum_values
@@ -164,10 +174,9 @@ impl Validator {
             }
             ShapeKind::Timestamp { .. } => {
                 let ok = match value {
-                    Value::Number(n) => n
-                        .as_f64()
-                        .and_then(Timestamp::from_epoch_seconds)
-                        .is_some(),
+                    Value::Number(n) => {
+                        n.as_f64().and_then(Timestamp::from_epoch_seconds).is_some()
+                    }
                     Value::String(s) => Timestamp::parse_iso8601(s).is_some(),
                     _ => false,
                 };

@@ -1,6 +1,9 @@
 //! Binding and validating operation inputs.
 
-use purser_model::{AwsError, OperationDef, Service, control, data, decode_input, decode_input_value, find_operation};
+use purser_model::{
+    AwsError, OperationDef, Service, control, data, decode_input, decode_input_value,
+    find_operation,
+};
 use serde_json::{Value, json};
 
 const MANAGER_ID: &str = "mymanager-abcdefghij";
@@ -21,7 +24,13 @@ fn no_headers(_: &str) -> Option<String> {
 
 /// Decodes a body-only request of `name` into a JSON value.
 fn decode_body(service: Service, name: &str, body: Value) -> Result<Value, AwsError> {
-    decode_input_value(op(service, name), &[], None, &no_headers, body.to_string().as_bytes())
+    decode_input_value(
+        op(service, name),
+        &[],
+        None,
+        &no_headers,
+        body.to_string().as_bytes(),
+    )
 }
 
 fn err(service: Service, name: &str, body: Value) -> AwsError {
@@ -29,7 +38,10 @@ fn err(service: Service, name: &str, body: Value) -> AwsError {
 }
 
 fn fields(e: &AwsError) -> Vec<(&str, &str)> {
-    e.field_list.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    e.field_list
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect()
 }
 
 fn manager_body() -> Value {
@@ -74,16 +86,23 @@ fn create_payment_manager_happy_path() {
         decode_input(op, &uri, None, &no_headers, body.to_string().as_bytes()).unwrap();
     assert_eq!(req.name, "MyManager");
     assert_eq!(req.description.as_deref(), Some("Test manager"));
-    assert_eq!(req.authorizer_type, control::PaymentsAuthorizerType::CustomJwt);
+    assert_eq!(
+        req.authorizer_type,
+        control::PaymentsAuthorizerType::CustomJwt
+    );
     assert_eq!(req.role_arn, ROLE_ARN);
     assert_eq!(req.client_token.as_deref(), Some(CLIENT_TOKEN));
     assert_eq!(req.tags.unwrap()["env"], "test");
     assert_eq!(req.kms_key_arn, None);
-    let Some(control::AuthorizerConfiguration::CustomJwtAuthorizer(jwt)) = req.authorizer_configuration
+    let Some(control::AuthorizerConfiguration::CustomJwtAuthorizer(jwt)) =
+        req.authorizer_configuration
     else {
         panic!("expected a JWT authorizer");
     };
-    assert_eq!(jwt.discovery_url, "https://example.com/.well-known/openid-configuration");
+    assert_eq!(
+        jwt.discovery_url,
+        "https://example.com/.well-known/openid-configuration"
+    );
     assert_eq!(jwt.allowed_clients, Some(vec!["client-1".to_owned()]));
     assert_eq!(op.idempotency_token, Some("clientToken"));
 }
@@ -91,7 +110,8 @@ fn create_payment_manager_happy_path() {
 #[test]
 fn empty_body_is_an_empty_object() {
     let (op, uri) = find_operation("POST", "/payments/managers-list").unwrap();
-    let req: control::ListPaymentManagersRequest = decode_input(op, &uri, None, &no_headers, b"").unwrap();
+    let req: control::ListPaymentManagersRequest =
+        decode_input(op, &uri, None, &no_headers, b"").unwrap();
     assert_eq!(req, control::ListPaymentManagersRequest::default());
     let req: control::ListPaymentManagersRequest =
         decode_input(op, &uri, None, &no_headers, b" \n").unwrap();
@@ -115,8 +135,14 @@ fn list_payment_connectors_with_query() {
     assert_eq!(req.next_token.as_deref(), Some("abc+def="));
 
     // Body copies of query members are ignored even without a query.
-    let req: control::ListPaymentConnectorsRequest =
-        decode_input(op, &uri, None, &no_headers, br#"{"maxResults": 99, "nextToken": "x"}"#).unwrap();
+    let req: control::ListPaymentConnectorsRequest = decode_input(
+        op,
+        &uri,
+        None,
+        &no_headers,
+        br#"{"maxResults": 99, "nextToken": "x"}"#,
+    )
+    .unwrap();
     assert_eq!((req.max_results, req.next_token), (None, None));
 
     let e = decode_input_value(op, &uri, Some("maxResults=abc"), &no_headers, b"").unwrap_err();
@@ -124,15 +150,30 @@ fn list_payment_connectors_with_query() {
         e.message,
         "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must be of type integer"
     );
-    assert_eq!(fields(&e), [("maxResults", "Member must be of type integer")]);
+    assert_eq!(
+        fields(&e),
+        [("maxResults", "Member must be of type integer")]
+    );
 
     let e = decode_input_value(op, &uri, Some("maxResults=0"), &no_headers, b"").unwrap_err();
-    assert_eq!(fields(&e), [("maxResults", "Member must be greater than or equal to 1")]);
+    assert_eq!(
+        fields(&e),
+        [("maxResults", "Member must be greater than or equal to 1")]
+    );
     let e = decode_input_value(op, &uri, Some("maxResults=101"), &no_headers, b"").unwrap_err();
-    assert_eq!(fields(&e), [("maxResults", "Member must be less than or equal to 100")]);
+    assert_eq!(
+        fields(&e),
+        [("maxResults", "Member must be less than or equal to 100")]
+    );
     // `+` is a space in form-urlencoded queries, which `\S*` rejects.
     let e = decode_input_value(op, &uri, Some("nextToken=a+b"), &no_headers, b"").unwrap_err();
-    assert_eq!(fields(&e), [("nextToken", r"Member must satisfy regular expression pattern: \S*")]);
+    assert_eq!(
+        fields(&e),
+        [(
+            "nextToken",
+            r"Member must satisfy regular expression pattern: \S*"
+        )]
+    );
 }
 
 #[test]
@@ -142,7 +183,10 @@ fn uri_members_are_validated() {
     assert_eq!(
         fields(&e),
         [
-            ("paymentManagerId", "Member must have length greater than or equal to 12"),
+            (
+                "paymentManagerId",
+                "Member must have length greater than or equal to 12"
+            ),
             (
                 "paymentManagerId",
                 "Member must satisfy regular expression pattern: ([0-9a-z][-]?){1,100}-[0-9a-z]{10}"
@@ -150,11 +194,18 @@ fn uri_members_are_validated() {
         ]
     );
     let (op, uri) = find_operation("GET", &format!("/payments/managers/{MANAGER_ID}")).unwrap();
-    let req: control::GetPaymentManagerRequest = decode_input(op, &uri, None, &no_headers, b"").unwrap();
+    let req: control::GetPaymentManagerRequest =
+        decode_input(op, &uri, None, &no_headers, b"").unwrap();
     assert_eq!(req.payment_manager_id, MANAGER_ID);
     // A body key naming the URI member does not override the URI.
-    let req: control::GetPaymentManagerRequest =
-        decode_input(op, &uri, None, &no_headers, br#"{"paymentManagerId": "other-0123456789"}"#).unwrap();
+    let req: control::GetPaymentManagerRequest = decode_input(
+        op,
+        &uri,
+        None,
+        &no_headers,
+        br#"{"paymentManagerId": "other-0123456789"}"#,
+    )
+    .unwrap();
     assert_eq!(req.payment_manager_id, MANAGER_ID);
 }
 
@@ -177,7 +228,10 @@ fn data_plane_header_member() {
     assert_eq!(req.user_id.as_deref(), Some("user-42"));
     assert_eq!(req.agent_name.as_deref(), Some("shopper"));
     assert_eq!(req.expiry_time_in_minutes, 60);
-    assert_eq!(req.limits.unwrap().max_spend_amount.currency, data::Currency::Usd);
+    assert_eq!(
+        req.limits.unwrap().max_spend_amount.currency,
+        data::Currency::Usd
+    );
 
     // Without the header, the body key named like the header member is ignored.
     let req: data::CreatePaymentSessionRequest =
@@ -185,18 +239,27 @@ fn data_plane_header_member() {
     assert_eq!(req.user_id, None);
 
     // Header values are validated like body values.
-    let long = |name: &str| {
-        (name == "X-Amzn-Bedrock-AgentCore-Payments-User-Id").then(|| "u".repeat(121))
-    };
+    let long =
+        |name: &str| (name == "X-Amzn-Bedrock-AgentCore-Payments-User-Id").then(|| "u".repeat(121));
     let e = decode_input_value(op, &uri, None, &long, body.to_string().as_bytes()).unwrap_err();
-    assert_eq!(fields(&e), [("userId", "Member must have length less than or equal to 120")]);
+    assert_eq!(
+        fields(&e),
+        [(
+            "userId",
+            "Member must have length less than or equal to 120"
+        )]
+    );
 }
 
 #[test]
 fn each_violation_kind_has_the_aws_message() {
     let svc = Service::Control;
     // pattern
-    let e = err(svc, "CreatePaymentManager", json!({"name": "1bad", "authorizerType": "AWS_IAM", "roleArn": ROLE_ARN}));
+    let e = err(
+        svc,
+        "CreatePaymentManager",
+        json!({"name": "1bad", "authorizerType": "AWS_IAM", "roleArn": ROLE_ARN}),
+    );
     assert_eq!(e.code, "ValidationException");
     assert_eq!(e.status, 400);
     assert_eq!(e.reason.as_deref(), Some("FieldValidationFailed"));
@@ -206,16 +269,27 @@ fn each_violation_kind_has_the_aws_message() {
     );
     assert_eq!(
         fields(&e),
-        [("name", "Member must satisfy regular expression pattern: [a-zA-Z][a-zA-Z0-9]{0,47}")]
+        [(
+            "name",
+            "Member must satisfy regular expression pattern: [a-zA-Z][a-zA-Z0-9]{0,47}"
+        )]
     );
 
     // required (missing and null)
-    let e = err(svc, "CreatePaymentManager", json!({"name": "Ok", "authorizerType": "AWS_IAM"}));
+    let e = err(
+        svc,
+        "CreatePaymentManager",
+        json!({"name": "Ok", "authorizerType": "AWS_IAM"}),
+    );
     assert_eq!(
         e.message,
         "1 validation error detected: Value at 'roleArn' failed to satisfy constraint: Member must not be null"
     );
-    let e = err(svc, "CreatePaymentManager", json!({"name": "Ok", "authorizerType": "AWS_IAM", "roleArn": null}));
+    let e = err(
+        svc,
+        "CreatePaymentManager",
+        json!({"name": "Ok", "authorizerType": "AWS_IAM", "roleArn": null}),
+    );
     assert_eq!(fields(&e), [("roleArn", "Member must not be null")]);
 
     // length max (in characters, not bytes)
@@ -224,21 +298,43 @@ fn each_violation_kind_has_the_aws_message() {
     assert!(decode_body(svc, "CreatePaymentManager", body.clone()).is_ok());
     body["description"] = json!("é".repeat(4097));
     let e = decode_body(svc, "CreatePaymentManager", body).unwrap_err();
-    assert_eq!(fields(&e), [("description", "Member must have length less than or equal to 4096")]);
+    assert_eq!(
+        fields(&e),
+        [(
+            "description",
+            "Member must have length less than or equal to 4096"
+        )]
+    );
 
     // length min
     let mut body = manager_body();
     body["clientToken"] = json!("short");
     let e = decode_body(svc, "CreatePaymentManager", body).unwrap_err();
-    assert_eq!(fields(&e), [("clientToken", "Member must have length greater than or equal to 33")]);
+    assert_eq!(
+        fields(&e),
+        [(
+            "clientToken",
+            "Member must have length greater than or equal to 33"
+        )]
+    );
 
     // enum: the value is echoed
-    let e = err(svc, "CreatePaymentManager", json!({"name": "Ok", "authorizerType": "FOO", "roleArn": ROLE_ARN}));
+    let e = err(
+        svc,
+        "CreatePaymentManager",
+        json!({"name": "Ok", "authorizerType": "FOO", "roleArn": ROLE_ARN}),
+    );
     assert_eq!(
         e.message,
         "1 validation error detected: Value 'FOO' at 'authorizerType' failed to satisfy constraint: Member must satisfy enum value set: [CUSTOM_JWT, AWS_IAM]"
     );
-    assert_eq!(fields(&e), [("authorizerType", "Member must satisfy enum value set: [CUSTOM_JWT, AWS_IAM]")]);
+    assert_eq!(
+        fields(&e),
+        [(
+            "authorizerType",
+            "Member must satisfy enum value set: [CUSTOM_JWT, AWS_IAM]"
+        )]
+    );
 
     // integer range
     let body = json!({"paymentManagerArn": DATA_MANAGER_ARN, "expiryTimeInMinutes": 10});
@@ -249,7 +345,13 @@ fn each_violation_kind_has_the_aws_message() {
     );
     let body = json!({"paymentManagerArn": DATA_MANAGER_ARN, "expiryTimeInMinutes": 481});
     let e = err(Service::Data, "CreatePaymentSession", body);
-    assert_eq!(fields(&e), [("expiryTimeInMinutes", "Member must be less than or equal to 480")]);
+    assert_eq!(
+        fields(&e),
+        [(
+            "expiryTimeInMinutes",
+            "Member must be less than or equal to 480"
+        )]
+    );
 
     // list length
     let mut body = connector_body();
@@ -258,7 +360,10 @@ fn each_violation_kind_has_the_aws_message() {
     let e = decode_connector(body).unwrap_err();
     assert_eq!(
         fields(&e),
-        [("credentialProviderConfigurations", "Member must have length less than or equal to 1")]
+        [(
+            "credentialProviderConfigurations",
+            "Member must have length less than or equal to 1"
+        )]
     );
 }
 
@@ -290,12 +395,23 @@ fn nested_field_paths() {
     );
 
     let mut body = connector_body();
-    body["credentialProviderConfigurations"][0]["coinbaseCDP"]["credentialProviderArn"] = json!("arn:bad");
+    body["credentialProviderConfigurations"][0]["coinbaseCDP"]["credentialProviderArn"] =
+        json!("arn:bad");
     let e = decode_connector(body).unwrap_err();
     assert_eq!(e.field_list.len(), 2);
-    assert_eq!(e.field_list[0].0, "credentialProviderConfigurations[0].coinbaseCDP.credentialProviderArn");
-    assert_eq!(e.field_list[0].1, "Member must have length greater than or equal to 69");
-    assert!(e.field_list[1].1.starts_with("Member must satisfy regular expression pattern: arn:"));
+    assert_eq!(
+        e.field_list[0].0,
+        "credentialProviderConfigurations[0].coinbaseCDP.credentialProviderArn"
+    );
+    assert_eq!(
+        e.field_list[0].1,
+        "Member must have length greater than or equal to 69"
+    );
+    assert!(
+        e.field_list[1]
+            .1
+            .starts_with("Member must satisfy regular expression pattern: arn:")
+    );
     assert!(e.message.starts_with(
         "2 validation errors detected: Value at 'credentialProviderConfigurations[0].coinbaseCDP.credentialProviderArn' failed to satisfy constraint: Member must have length greater than or equal to 69; Value at 'credentialProviderConfigurations[0].coinbaseCDP.credentialProviderArn' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:"
     ));
@@ -307,14 +423,20 @@ fn nested_field_paths() {
     assert_eq!(
         fields(&e),
         [
-            ("tags.env", r"Member must satisfy regular expression pattern: [a-zA-Z0-9\s._:/=+@-]*"),
+            (
+                "tags.env",
+                r"Member must satisfy regular expression pattern: [a-zA-Z0-9\s._:/=+@-]*"
+            ),
             ("tags", "Member must have length less than or equal to 128"),
         ]
     );
     let mut body = manager_body();
     body["tags"] = Value::Object((0..51).map(|i| (format!("k{i}"), json!("v"))).collect());
     let e = decode_body(Service::Control, "CreatePaymentManager", body).unwrap_err();
-    assert_eq!(fields(&e), [("tags", "Member must have length less than or equal to 50")]);
+    assert_eq!(
+        fields(&e),
+        [("tags", "Member must have length less than or equal to 50")]
+    );
 }
 
 #[test]
@@ -328,13 +450,22 @@ fn several_violations_are_collected_in_member_order() {
         fields(&e),
         [
             ("name", "Member must have length greater than or equal to 1"),
-            ("name", "Member must satisfy regular expression pattern: [a-zA-Z][a-zA-Z0-9]{0,47}"),
+            (
+                "name",
+                "Member must satisfy regular expression pattern: [a-zA-Z][a-zA-Z0-9]{0,47}"
+            ),
             ("description", "Member must be of type string"),
-            ("authorizerType", "Member must satisfy enum value set: [CUSTOM_JWT, AWS_IAM]"),
+            (
+                "authorizerType",
+                "Member must satisfy enum value set: [CUSTOM_JWT, AWS_IAM]"
+            ),
             ("roleArn", "Member must not be null"),
         ]
     );
-    assert!(e.message.starts_with("5 validation errors detected: Value at 'name' failed"));
+    assert!(
+        e.message
+            .starts_with("5 validation errors detected: Value at 'name' failed")
+    );
     assert_eq!(e.message.matches("; ").count(), 4);
     assert!(e.message.contains("; Value 'nope' at 'authorizerType' failed to satisfy constraint: Member must satisfy enum value set: [CUSTOM_JWT, AWS_IAM]; "));
 }
@@ -352,7 +483,13 @@ fn unions_need_exactly_one_member() {
     let mut body = manager_body();
     body["authorizerConfiguration"] = json!({"customJWTAuthorizer": null, "other": {}});
     let e = decode_body(Service::Control, "CreatePaymentManager", body).unwrap_err();
-    assert_eq!(fields(&e), [("authorizerConfiguration", "Union must have exactly one member set")]);
+    assert_eq!(
+        fields(&e),
+        [(
+            "authorizerConfiguration",
+            "Union must have exactly one member set"
+        )]
+    );
 
     let mut body = connector_body();
     body["credentialProviderConfigurations"] = json!([{
@@ -362,7 +499,10 @@ fn unions_need_exactly_one_member() {
     let e = decode_connector(body).unwrap_err();
     assert_eq!(
         fields(&e),
-        [("credentialProviderConfigurations[0]", "Union must have exactly one member set")]
+        [(
+            "credentialProviderConfigurations[0]",
+            "Union must have exactly one member set"
+        )]
     );
 
     // one member plus an unknown one is fine and deserialises
@@ -372,7 +512,9 @@ fn unions_need_exactly_one_member() {
     assert_eq!(
         req.credential_provider_configurations,
         vec![control::CredentialsProviderConfiguration::CoinbaseCdp(
-            control::PaymentCredentialProviderConfiguration { credential_provider_arn: PROVIDER_ARN.to_owned() }
+            control::PaymentCredentialProviderConfiguration {
+                credential_provider_arn: PROVIDER_ARN.to_owned()
+            }
         )]
     );
 }
@@ -389,7 +531,10 @@ fn wrong_json_types() {
         [
             ("name", "Member must be of type string"),
             ("authorizerType", "Member must be of type string"),
-            ("authorizerConfiguration", "Member must be of type structure"),
+            (
+                "authorizerConfiguration",
+                "Member must be of type structure"
+            ),
             ("tags", "Member must be of type map"),
         ]
     );
@@ -397,13 +542,19 @@ fn wrong_json_types() {
     body["credentialProviderConfigurations"] = json!({});
     assert_eq!(
         fields(&decode_connector(body).unwrap_err()),
-        [("credentialProviderConfigurations", "Member must be of type list")]
+        [(
+            "credentialProviderConfigurations",
+            "Member must be of type list"
+        )]
     );
     let mut body = connector_body();
     body["credentialProviderConfigurations"] = json!([null]);
     assert_eq!(
         fields(&decode_connector(body).unwrap_err()),
-        [("credentialProviderConfigurations[0]", "Member must not be null")]
+        [(
+            "credentialProviderConfigurations[0]",
+            "Member must not be null"
+        )]
     );
     for bad in [json!("60"), json!(60.5), json!(true), json!(1e12)] {
         let body = json!({"paymentManagerArn": DATA_MANAGER_ARN, "expiryTimeInMinutes": bad});
@@ -420,7 +571,10 @@ fn wrong_json_types() {
     });
     assert_eq!(
         fields(&err(Service::Data, "GetResourcePaymentToken", body)),
-        [("paymentTokenRequest.coinbaseCdpTokenRequest.includeWalletAuthToken", "Member must be of type boolean")]
+        [(
+            "paymentTokenRequest.coinbaseCdpTokenRequest.includeWalletAuthToken",
+            "Member must be of type boolean"
+        )]
     );
 }
 
@@ -436,8 +590,13 @@ fn documents_accept_any_json() {
     let (op, uri) = find_operation("POST", "/payments/processPayment").unwrap();
     let req: data::ProcessPaymentRequest =
         decode_input(op, &uri, None, &no_headers, body.to_string().as_bytes()).unwrap();
-    let data::PaymentInput::CryptoX402(input) = req.payment_input else { panic!("x402 expected") };
-    assert_eq!(input.payload, json!({"anything": [1, "two", null, {"x": true}]}));
+    let data::PaymentInput::CryptoX402(input) = req.payment_input else {
+        panic!("x402 expected")
+    };
+    assert_eq!(
+        input.payload,
+        json!({"anything": [1, "two", null, {"x": true}]})
+    );
     // The document is sensitive: Debug does not print it.
     let debug = format!("{input:?}");
     assert!(!debug.contains("anything"), "{debug}");
@@ -450,15 +609,28 @@ fn malformed_json_cannot_be_parsed() {
         let e = decode_input_value(op, &[], None, &no_headers, body).unwrap_err();
         assert_eq!(e.code, "ValidationException");
         assert_eq!(e.reason.as_deref(), Some("CannotParse"));
-        assert!(e.message.starts_with("Could not parse request body into json: "), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("Could not parse request body into json: "),
+            "{}",
+            e.message
+        );
         assert!(e.field_list.is_empty());
     }
     for body in [&b"[1, 2]"[..], b"\"str\"", b"null", b"42"] {
         let e = decode_input_value(op, &[], None, &no_headers, body).unwrap_err();
         assert_eq!(e.reason.as_deref(), Some("CannotParse"));
-        assert_eq!(e.message, "Could not parse request body into json: expected a JSON object");
+        assert_eq!(
+            e.message,
+            "Could not parse request body into json: expected a JSON object"
+        );
     }
-    let body: Value = serde_json::from_slice(&decode_input_value(op, &[], None, &no_headers, b"[").unwrap_err().body()).unwrap();
+    let body: Value = serde_json::from_slice(
+        &decode_input_value(op, &[], None, &no_headers, b"[")
+            .unwrap_err()
+            .body(),
+    )
+    .unwrap();
     assert_eq!(body["__type"], "ValidationException");
     assert_eq!(body["reason"], "CannotParse");
 }
@@ -546,16 +718,30 @@ fn self_custody_connector_type_is_a_purser_extension() {
         "providerConfigurationInput": {"coinbaseCdpConfiguration": {"apiKeyId": "k"}}
     });
     assert_eq!(
-        fields(&err(Service::Control, "CreatePaymentCredentialProvider", body)),
-        [("credentialProviderVendor", "Member must satisfy enum value set: [CoinbaseCDP, StripePrivy]")]
+        fields(&err(
+            Service::Control,
+            "CreatePaymentCredentialProvider",
+            body
+        )),
+        [(
+            "credentialProviderVendor",
+            "Member must satisfy enum value set: [CoinbaseCDP, StripePrivy]"
+        )]
     );
 }
 
 #[test]
 fn long_enum_values_are_not_echoed() {
     let long = "X".repeat(300);
-    let e = err(Service::Control, "CreatePaymentManager", json!({"name": "Ok", "authorizerType": long, "roleArn": ROLE_ARN}));
-    assert!(e.message.starts_with("1 validation error detected: Value at 'authorizerType'"));
+    let e = err(
+        Service::Control,
+        "CreatePaymentManager",
+        json!({"name": "Ok", "authorizerType": long, "roleArn": ROLE_ARN}),
+    );
+    assert!(
+        e.message
+            .starts_with("1 validation error detected: Value at 'authorizerType'")
+    );
     assert!(!e.message.contains("XXXX"));
 }
 
@@ -563,8 +749,14 @@ fn long_enum_values_are_not_echoed() {
 fn delete_with_query_client_token() {
     let path = format!("/payments/managers/{MANAGER_ID}/connectors/connector-1-abcdefghij");
     let (op, uri) = find_operation("DELETE", &path).unwrap();
-    let req: control::DeletePaymentConnectorRequest =
-        decode_input(op, &uri, Some(&format!("clientToken={CLIENT_TOKEN}")), &no_headers, b"").unwrap();
+    let req: control::DeletePaymentConnectorRequest = decode_input(
+        op,
+        &uri,
+        Some(&format!("clientToken={CLIENT_TOKEN}")),
+        &no_headers,
+        b"",
+    )
+    .unwrap();
     assert_eq!(req.payment_connector_id, "connector-1-abcdefghij");
     assert_eq!(req.client_token.as_deref(), Some(CLIENT_TOKEN));
 }

@@ -141,12 +141,14 @@ fn error_constructors_use_the_model_status_codes() {
 
 #[test]
 fn error_body_shape() {
-    let body: Value = serde_json::from_slice(&AwsError::not_found("no such manager").body()).unwrap();
+    let body: Value =
+        serde_json::from_slice(&AwsError::not_found("no such manager").body()).unwrap();
     assert_eq!(
         body,
         serde_json::json!({"__type": "ResourceNotFoundException", "message": "no such manager"})
     );
-    let e = AwsError::validation_field("paymentConnectorId", "connector belongs to another manager");
+    let e =
+        AwsError::validation_field("paymentConnectorId", "connector belongs to another manager");
     let body: Value = serde_json::from_slice(&e.body()).unwrap();
     assert_eq!(
         body,

@@ -29,7 +29,12 @@ fn every_operation_of_both_services_routes() {
         let (path, expected) = concrete(op);
         let (found, captures) = find_operation(op.method, &path)
             .unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
-        assert!(std::ptr::eq(found, op), "{} {path} routed to {}", op.method, found.name);
+        assert!(
+            std::ptr::eq(found, op),
+            "{} {path} routed to {}",
+            op.method,
+            found.name
+        );
         assert_eq!(captures, expected, "{}", op.name);
         n += 1;
     }
@@ -49,10 +54,16 @@ fn specific_routes() {
 
     let (op, captures) = find_operation("GET", "/payments/managers/pm-1234567890").unwrap();
     assert_eq!(op.name, "GetPaymentManager");
-    assert_eq!(captures, vec![("paymentManagerId", "pm-1234567890".to_owned())]);
+    assert_eq!(
+        captures,
+        vec![("paymentManagerId", "pm-1234567890".to_owned())]
+    );
 
-    let (op, captures) =
-        find_operation("POST", "/payments/managers/pm-1/connectors/pc-2/rotate-credentials").unwrap();
+    let (op, captures) = find_operation(
+        "POST",
+        "/payments/managers/pm-1/connectors/pc-2/rotate-credentials",
+    )
+    .unwrap();
     assert_eq!(op.name, "RotatePaymentConnectorCredentials");
     assert_eq!(
         captures,
@@ -71,7 +82,10 @@ fn specific_routes() {
     let (op, _) = find_operation("POST", "/identities/payment/token").unwrap();
     assert_eq!(op.name, "GetResourcePaymentToken");
     let (op, _) = find_operation("POST", "/identities/GetPaymentCredentialProvider").unwrap();
-    assert_eq!((op.name, op.service), ("GetPaymentCredentialProvider", Service::Control));
+    assert_eq!(
+        (op.name, op.service),
+        ("GetPaymentCredentialProvider", Service::Control)
+    );
 }
 
 #[test]
@@ -88,7 +102,11 @@ fn unknown_paths_are_not_found() {
         "/payments/managers-list/extra",
         "/identities/Unknown",
     ] {
-        assert_eq!(find_operation("POST", path).unwrap_err(), RouteError::NotFound, "{path:?}");
+        assert_eq!(
+            find_operation("POST", path).unwrap_err(),
+            RouteError::NotFound,
+            "{path:?}"
+        );
     }
 }
 
@@ -96,17 +114,29 @@ fn unknown_paths_are_not_found() {
 fn wrong_method_lists_the_allowed_ones() {
     assert_eq!(
         find_operation("POST", "/payments/managers/pm-1").unwrap_err(),
-        RouteError::MethodNotAllowed { allowed: vec!["DELETE", "GET", "PATCH"] }
+        RouteError::MethodNotAllowed {
+            allowed: vec!["DELETE", "GET", "PATCH"]
+        }
     );
     assert_eq!(
         find_operation("GET", "/payments/managers-list").unwrap_err(),
-        RouteError::MethodNotAllowed { allowed: vec!["POST"] }
+        RouteError::MethodNotAllowed {
+            allowed: vec!["POST"]
+        }
     );
     assert_eq!(
-        find_operation("GET", "/payments/managers/pm/connectors/pc/rotate-credentials").unwrap_err(),
-        RouteError::MethodNotAllowed { allowed: vec!["POST"] }
+        find_operation(
+            "GET",
+            "/payments/managers/pm/connectors/pc/rotate-credentials"
+        )
+        .unwrap_err(),
+        RouteError::MethodNotAllowed {
+            allowed: vec!["POST"]
+        }
     );
-    let e: purser_model::AwsError = find_operation("PUT", "/payments/managers").unwrap_err().into();
+    let e: purser_model::AwsError = find_operation("PUT", "/payments/managers")
+        .unwrap_err()
+        .into();
     assert_eq!((e.code, e.status), ("UnknownOperationException", 405));
     let e: purser_model::AwsError = find_operation("GET", "/x").unwrap_err().into();
     assert_eq!((e.code, e.status), ("UnknownOperationException", 404));
@@ -128,14 +158,19 @@ fn captures_are_percent_decoded() {
         )]
     );
     // A `+` in a path is not a space; an encoded literal still matches the literal.
-    let (op, captures) = find_operation("DELETE", "/payments/managers/a+b%20c/connectors/x").unwrap();
+    let (op, captures) =
+        find_operation("DELETE", "/payments/managers/a+b%20c/connectors/x").unwrap();
     assert_eq!(op.name, "DeletePaymentConnector");
     assert_eq!(captures[0].1, "a+b c");
     let (op, _) = find_operation("POST", "/payments/managers%2Dlist").unwrap();
     assert_eq!(op.name, "ListPaymentManagers");
 }
 
-const fn synthetic(name: &'static str, method: &'static str, segments: &'static [Segment]) -> OperationDef {
+const fn synthetic(
+    name: &'static str,
+    method: &'static str,
+    segments: &'static [Segment],
+) -> OperationDef {
     OperationDef {
         service: Service::Control,
         name,
@@ -155,12 +190,21 @@ const fn synthetic(name: &'static str, method: &'static str, segments: &'static 
     }
 }
 
-static VARIABLE: OperationDef =
-    synthetic("Variable", "GET", &[Segment::Literal("things"), Segment::Label("id")]);
-static LITERAL: OperationDef =
-    synthetic("Literal", "GET", &[Segment::Literal("things"), Segment::Literal("special")]);
-static LITERAL_POST: OperationDef =
-    synthetic("LiteralPost", "POST", &[Segment::Literal("things"), Segment::Literal("other")]);
+static VARIABLE: OperationDef = synthetic(
+    "Variable",
+    "GET",
+    &[Segment::Literal("things"), Segment::Label("id")],
+);
+static LITERAL: OperationDef = synthetic(
+    "Literal",
+    "GET",
+    &[Segment::Literal("things"), Segment::Literal("special")],
+);
+static LITERAL_POST: OperationDef = synthetic(
+    "LiteralPost",
+    "POST",
+    &[Segment::Literal("things"), Segment::Literal("other")],
+);
 static DEEP_VARIABLE: OperationDef = synthetic(
     "DeepVariable",
     "GET",
@@ -183,7 +227,10 @@ fn literal_segments_beat_variables() {
         assert_eq!(captures, vec![("id", "else".to_owned())]);
     }
     // The earlier segment decides: `/things/{b}` beats `/{a}/x` for `/things/x`.
-    for ops in [[&DEEP_VARIABLE, &DEEP_LITERAL], [&DEEP_LITERAL, &DEEP_VARIABLE]] {
+    for ops in [
+        [&DEEP_VARIABLE, &DEEP_LITERAL],
+        [&DEEP_LITERAL, &DEEP_VARIABLE],
+    ] {
         let (op, _) = find_operation_in(ops, "GET", "/things/x").unwrap();
         assert_eq!(op.name, "DeepLiteral");
     }
@@ -192,6 +239,8 @@ fn literal_segments_beat_variables() {
     assert_eq!(op.name, "Variable");
     assert_eq!(
         find_operation_in([&VARIABLE, &LITERAL_POST], "PUT", "/things/other").unwrap_err(),
-        RouteError::MethodNotAllowed { allowed: vec!["GET", "POST"] }
+        RouteError::MethodNotAllowed {
+            allowed: vec!["GET", "POST"]
+        }
     );
 }

@@ -45,6 +45,9 @@ pub struct FileConfig {
     pub master_key: Option<String>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
+    /// Chain JSON-RPC URLs by chain name (`BASE_SEPOLIA = "http://..."`).
+    #[serde(default)]
+    pub rpc: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +69,7 @@ pub struct Config {
     pub root: Option<Credential>,
     pub extra_credentials: Vec<Credential>,
     pub master_key: Option<Secret>,
+    pub rpc: purser_chain::RpcConfig,
 }
 
 /// Reads an environment variable; empty counts as unset.
@@ -76,7 +80,8 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config file {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+            toml::from_str(&text)
+                .with_context(|| format!("parsing config file {}", path.display()))?
         }
         None => FileConfig::default(),
     };
@@ -85,9 +90,9 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         .clone()
         .or(file.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let listen: SocketAddr = listen_text
-        .parse()
-        .with_context(|| format!("--listen {listen_text:?} is not an address like 127.0.0.1:8402"))?;
+    let listen: SocketAddr = listen_text.parse().with_context(|| {
+        format!("--listen {listen_text:?} is not an address like 127.0.0.1:8402")
+    })?;
     let data_dir = args
         .data_dir
         .clone()
@@ -98,8 +103,14 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         .clone()
         .or(file.database_url)
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("purser.db").display()));
-    let region = env("PURSER_REGION").or(file.region).unwrap_or_else(|| DEFAULT_REGION.into());
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    let region = env("PURSER_REGION")
+        .or(file.region)
+        .unwrap_or_else(|| DEFAULT_REGION.into());
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         bail!("PURSER_REGION {region:?} is not a region name like us-east-1");
     }
     let root_parts = (
@@ -119,11 +130,38 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         .into_iter()
         .map(|c| credential(c.access_key_id, c.secret_access_key, c.account_id))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let master_key = env("PURSER_MASTER_KEY").or(file.master_key).map(Secret::new);
-    Ok(Config { listen, data_dir, database_url, region, root, extra_credentials, master_key })
+    let master_key = env("PURSER_MASTER_KEY")
+        .or(file.master_key)
+        .map(Secret::new);
+    let mut rpc_urls = std::collections::HashMap::new();
+    for (name, url) in &file.rpc {
+        let chain = purser_chain::Chain::parse(name).with_context(|| {
+            format!(
+                "[rpc] {name}: not a chain (BASE, BASE_SEPOLIA, ETHEREUM, SOLANA, SOLANA_DEVNET)"
+            )
+        })?;
+        rpc_urls.insert(chain, url.clone());
+    }
+    let mut rpc = purser_chain::RpcConfig::default();
+    rpc.apply_urls(&rpc_urls)?;
+    rpc.apply_env(env)?;
+    Ok(Config {
+        listen,
+        data_dir,
+        database_url,
+        region,
+        root,
+        extra_credentials,
+        master_key,
+        rpc,
+    })
 }
 
-fn credential(access_key_id: String, secret: String, account_id: String) -> anyhow::Result<Credential> {
+fn credential(
+    access_key_id: String,
+    secret: String,
+    account_id: String,
+) -> anyhow::Result<Credential> {
     if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("account id {account_id:?} of access key {access_key_id} must be 12 digits");
     }
@@ -133,7 +171,11 @@ fn credential(access_key_id: String, secret: String, account_id: String) -> anyh
     if secret.len() < 16 {
         bail!("the secret access key of {access_key_id} must be at least 16 characters");
     }
-    Ok(Credential { access_key_id, secret_access_key: Secret::new(secret), account_id })
+    Ok(Credential {
+        access_key_id,
+        secret_access_key: Secret::new(secret),
+        account_id,
+    })
 }
 
 /// The file holding a generated root credential, in the AWS shared-credentials format so
@@ -159,18 +201,34 @@ pub fn load_or_generate_root(data_dir: &Path) -> anyhow::Result<(Credential, boo
             get("aws_secret_access_key"),
             get("purser_account_id"),
         ) else {
-            bail!("{} is not a credentials file written by purser", path.display());
+            bail!(
+                "{} is not a credentials file written by purser",
+                path.display()
+            );
         };
         return Ok((credential(a, s, acct)?, false));
     }
     use rand::Rng;
     let mut rng = rand::rngs::OsRng;
     let pick = |alphabet: &[u8], n: usize, rng: &mut rand::rngs::OsRng| -> String {
-        (0..n).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect()
+        (0..n)
+            .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+            .collect()
     };
-    let akid = format!("AKIA{}", pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, &mut rng));
-    let secret = pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40, &mut rng);
-    let account = format!("{}{}", rng.gen_range(1..10), pick(b"0123456789", 11, &mut rng));
+    let akid = format!(
+        "AKIA{}",
+        pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16, &mut rng)
+    );
+    let secret = pick(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        40,
+        &mut rng,
+    );
+    let account = format!(
+        "{}{}",
+        rng.gen_range(1..10),
+        pick(b"0123456789", 11, &mut rng)
+    );
     let text = format!(
         "# Generated by purser on first start. Keep this file private.\n[{PROFILE}]\naws_access_key_id = {akid}\naws_secret_access_key = {secret}\npurser_account_id = {account}\n"
     );
@@ -185,8 +243,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned().filter(|v| !v.is_empty())
     }
 
@@ -221,8 +281,15 @@ account_id = "222222222222"
 "#,
         )
         .unwrap();
-        let args = ServeArgs { listen: Some("127.0.0.1:3333".into()), config: Some(file.clone()), ..Default::default() };
-        let env = env_of(&[("PURSER_REGION", "ap-south-1"), ("PURSER_ACCOUNT_ID", "333333333333")]);
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:3333".into()),
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let env = env_of(&[
+            ("PURSER_REGION", "ap-south-1"),
+            ("PURSER_ACCOUNT_ID", "333333333333"),
+        ]);
         let c = resolve(&args, &env).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:3333");
         assert_eq!(c.data_dir, PathBuf::from("/tmp/from-file"));
@@ -237,7 +304,10 @@ account_id = "222222222222"
 
     #[test]
     fn partial_or_bad_credentials_are_refused() {
-        let e = resolve(&ServeArgs::default(), &env_of(&[("PURSER_ACCESS_KEY_ID", "AKIAAAAAAAAAAAAAAAAA")]));
+        let e = resolve(
+            &ServeArgs::default(),
+            &env_of(&[("PURSER_ACCESS_KEY_ID", "AKIAAAAAAAAAAAAAAAAA")]),
+        );
         assert!(e.unwrap_err().to_string().contains("all three"));
         let e = resolve(
             &ServeArgs::default(),
@@ -264,7 +334,10 @@ account_id = "222222222222"
         assert_eq!(c1.access_key_id, c2.access_key_id);
         assert_eq!(c1.secret_access_key, c2.secret_access_key);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(generated_credentials_path(dir.path())).unwrap().permissions().mode();
+        let mode = std::fs::metadata(generated_credentials_path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use purser_core::control::ControlPlane;
+use purser_core::instruments::DataPlane;
 use purser_core::store::Store;
 use purser_core::{Clock, SystemClock};
 use purser_wallet::{MasterKey, Vault};
@@ -76,12 +77,23 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         None => config::load_or_generate_root(&cfg.data_dir)?,
     };
     let store: Arc<dyn Store> = if cfg.database_url.starts_with("sqlite:") {
-        Arc::new(purser_store::SqliteStore::open(&cfg.database_url).await.context("opening the database")?)
+        Arc::new(
+            purser_store::SqliteStore::open(&cfg.database_url)
+                .await
+                .context("opening the database")?,
+        )
     } else {
         bail!("unsupported PURSER_DATABASE_URL scheme (this build supports sqlite://PATH)");
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let control = Arc::new(ControlPlane::new(store.clone(), Vault::new(master), clock.clone()));
+    let vault = Vault::new(master);
+    let control = Arc::new(ControlPlane::new(
+        store.clone(),
+        vault.clone(),
+        clock.clone(),
+    ));
+    let chains = purser_chain::BalanceReader::new(cfg.rpc.clone())?;
+    let data = Arc::new(DataPlane::new(store.clone(), vault, clock.clone(), chains));
     purser_core::control::spawn_lifecycle(store, clock.clone(), Duration::from_millis(100));
 
     let mut credentials = vec![root.clone()];
@@ -90,6 +102,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         credentials,
         cfg.region.clone(),
         control,
+        data,
         clock,
     )?);
     let listener = tokio::net::TcpListener::bind(cfg.listen)

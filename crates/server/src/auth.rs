@@ -56,6 +56,15 @@ pub fn authenticate(
         .inner
         .credentials
         .get(&verified.access_key_id)
-        .ok_or_else(|| AwsError::other("UnrecognizedClientException", 403, "The security token included in the request is invalid."))?;
-    Ok(Caller { account_id: cred.account_id.clone(), region: state.inner.region.clone() })
+        .ok_or_else(|| {
+            AwsError::other(
+                "UnrecognizedClientException",
+                403,
+                "The security token included in the request is invalid.",
+            )
+        })?;
+    Ok(Caller {
+        account_id: cred.account_id.clone(),
+        region: state.inner.region.clone(),
+    })
 }

@@ -5,8 +5,8 @@ use purser_core::control::{
     ProviderInput,
 };
 use purser_core::domain::{
-    AuthorizerConfig, AuthorizerType, Connector, ConnectorType, CredentialProvider,
-    CredentialRef, Manager, ProvisionMode, ResourceStatus, Vendor,
+    AuthorizerConfig, AuthorizerType, Connector, ConnectorType, CredentialProvider, CredentialRef,
+    Manager, ProvisionMode, ResourceStatus, Vendor,
 };
 use purser_core::{Caller, Idempotency};
 use purser_model::control as m;
@@ -178,13 +178,16 @@ fn provider_input(
     })
 }
 
-fn provider_output(caller: &Caller, p: &CredentialProvider) -> m::PaymentProviderConfigurationOutput {
+fn provider_output(
+    caller: &Caller,
+    p: &CredentialProvider,
+) -> m::PaymentProviderConfigurationOutput {
     let arn = |field: &str| m::Secret {
         secret_arn: core_control::secret_arn(caller, &p.name, field),
     };
     match p.vendor {
-        Vendor::CoinbaseCdp => {
-            m::PaymentProviderConfigurationOutput::CoinbaseCdpConfiguration(m::CoinbaseCdpConfigurationOutput {
+        Vendor::CoinbaseCdp => m::PaymentProviderConfigurationOutput::CoinbaseCdpConfiguration(
+            m::CoinbaseCdpConfigurationOutput {
                 api_key_id: p.key_id.clone(),
                 api_key_secret_arn: arn("apiKeySecret"),
                 api_key_secret_json_key: None,
@@ -192,10 +195,10 @@ fn provider_output(caller: &Caller, p: &CredentialProvider) -> m::PaymentProvide
                 wallet_secret_arn: arn("walletSecret"),
                 wallet_secret_json_key: None,
                 wallet_secret_source: Some(m::SecretSourceType::Managed),
-            })
-        }
-        Vendor::StripePrivy => {
-            m::PaymentProviderConfigurationOutput::StripePrivyConfiguration(m::StripePrivyConfigurationOutput {
+            },
+        ),
+        Vendor::StripePrivy => m::PaymentProviderConfigurationOutput::StripePrivyConfiguration(
+            m::StripePrivyConfigurationOutput {
                 app_id: p.key_id.clone(),
                 app_secret_arn: arn("appSecret"),
                 app_secret_json_key: None,
@@ -204,8 +207,8 @@ fn provider_output(caller: &Caller, p: &CredentialProvider) -> m::PaymentProvide
                 authorization_private_key_json_key: None,
                 authorization_private_key_source: Some(m::SecretSourceType::Managed),
                 authorization_id: p.authorization_id.clone().unwrap_or_default(),
-            })
-        }
+            },
+        ),
     }
 }
 
@@ -321,12 +324,16 @@ fn authorizer_in(c: Option<m::AuthorizerConfiguration>) -> Option<AuthorizerConf
     c.map(|c| {
         let encoded = serde_json::to_string(&c).unwrap_or_default();
         let m::AuthorizerConfiguration::CustomJwtAuthorizer(jwt) = c;
-        AuthorizerConfig { discovery_url: jwt.discovery_url, encoded }
+        AuthorizerConfig {
+            discovery_url: jwt.discovery_url,
+            encoded,
+        }
     })
 }
 
 fn authorizer_out(a: &Option<AuthorizerConfig>) -> Option<m::AuthorizerConfiguration> {
-    a.as_ref().and_then(|a| serde_json::from_str(&a.encoded).ok())
+    a.as_ref()
+        .and_then(|a| serde_json::from_str(&a.encoded).ok())
 }
 
 fn manager_status(s: ResourceStatus) -> m::PaymentManagerStatus {
@@ -392,7 +399,10 @@ async fn get_manager(
     caller: &Caller,
     req: m::GetPaymentManagerRequest,
 ) -> Res<m::GetPaymentManagerResponse> {
-    Ok(manager_view(caller, cp.get_manager(caller, &req.payment_manager_id).await?))
+    Ok(manager_view(
+        caller,
+        cp.get_manager(caller, &req.payment_manager_id).await?,
+    ))
 }
 
 async fn update_manager(
@@ -574,7 +584,7 @@ fn connector_view(c: Connector) -> m::GetPaymentConnectorResponse {
         last_updated_at: ts(c.updated_at),
         status: connector_status(c.status),
         authorization_url: None,
-        credentials_updated_at: None,
+        credentials_updated_at: c.credentials_updated_at.map(ts),
         payment_connector_id: c.id,
         name: c.name,
         description: c.description,

@@ -8,6 +8,7 @@
 
 mod auth;
 mod control;
+mod data;
 mod errors;
 mod pipeline;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use purser_core::Clock;
 use purser_core::control::ControlPlane;
+use purser_core::instruments::DataPlane;
 use purser_wallet::Secret;
 
 pub use pipeline::MAX_BODY;
@@ -38,6 +40,7 @@ struct Inner {
     credentials: HashMap<String, Credential>,
     region: String,
     control: Arc<ControlPlane>,
+    data: Arc<DataPlane>,
     clock: Arc<dyn Clock>,
 }
 
@@ -46,6 +49,7 @@ impl AppState {
         credentials: Vec<Credential>,
         region: String,
         control: Arc<ControlPlane>,
+        data: Arc<DataPlane>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let mut map = HashMap::new();
@@ -55,7 +59,13 @@ impl AppState {
             }
         }
         Ok(AppState {
-            inner: Arc::new(Inner { credentials: map, region, control, clock }),
+            inner: Arc::new(Inner {
+                credentials: map,
+                region,
+                control,
+                data,
+                clock,
+            }),
         })
     }
 }

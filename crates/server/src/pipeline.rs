@@ -32,8 +32,10 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             let mut r = Response::new(Body::from(body));
             *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             if status != 204 {
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
             }
             r
         }
@@ -66,7 +68,10 @@ fn error_response(e: &AwsError) -> Response {
     let mut r = Response::new(Body::from(e.body()));
     *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(e.code) {
         h.insert("x-amzn-ErrorType", v);
     }
@@ -94,26 +99,32 @@ async fn process(
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| too_large())?;
 
     let (op, uri_members) = purser_model::find_operation(parts.method.as_str(), parts.uri.path())
         .map_err(|e| match e {
-            RouteError::NotFound => AwsError::other(
-                "UnknownOperationException",
-                404,
-                &format!("No operation matches {} {}.", parts.method, parts.uri.path()),
+        RouteError::NotFound => AwsError::other(
+            "UnknownOperationException",
+            404,
+            &format!(
+                "No operation matches {} {}.",
+                parts.method,
+                parts.uri.path()
             ),
-            RouteError::MethodNotAllowed { allowed } => AwsError::other(
-                "UnknownOperationException",
-                405,
-                &format!(
-                    "Method {} is not allowed on {}; allowed: {}.",
-                    parts.method,
-                    parts.uri.path(),
-                    allowed.join(", ")
-                ),
+        ),
+        RouteError::MethodNotAllowed { allowed } => AwsError::other(
+            "UnknownOperationException",
+            405,
+            &format!(
+                "Method {} is not allowed on {}; allowed: {}.",
+                parts.method,
+                parts.uri.path(),
+                allowed.join(", ")
             ),
-        })?;
+        ),
+    })?;
     trace.operation = Some(op.name);
 
     let caller = crate::auth::authenticate(state, &parts, &body)?;
@@ -125,7 +136,10 @@ async fn process(
         headers: &parts.headers,
         body: &body,
     };
-    crate::control::dispatch(state, op, &caller, input).await
+    match op.service {
+        purser_model::Service::Control => crate::control::dispatch(state, op, &caller, input).await,
+        purser_model::Service::Data => crate::data::dispatch(state, op, &caller, input).await,
+    }
 }
 
 /// The raw parts of a request that `purser_model::decode_input` reads.

@@ -43,7 +43,10 @@ pub(crate) fn form_decode(s: &[u8]) -> Vec<u8> {
                 i += 1;
             }
             b'%' => {
-                match (s.get(i + 1).copied().and_then(hex_val), s.get(i + 2).copied().and_then(hex_val)) {
+                match (
+                    s.get(i + 1).copied().and_then(hex_val),
+                    s.get(i + 2).copied().and_then(hex_val),
+                ) {
                     (Some(h), Some(l)) => {
                         out.push((h << 4) | l);
                         i += 3;
@@ -167,7 +170,10 @@ pub(crate) fn canonical_uri(raw_path: &str) -> String {
 pub(crate) fn trim_header_value_into(out: &mut Vec<u8>, value: &[u8]) {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |e| e + 1);
+    let end = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |e| e + 1);
     let mut prev_space = false;
     for &b in &value[start..end] {
         if b == b' ' {
@@ -201,10 +207,7 @@ mod tests {
     #[test]
     fn query() {
         let q = parse_query("b=2&a=&c&&a=1+1&z=%7e%2b");
-        assert_eq!(
-            canonical_query(&q, |_| false),
-            "a=&a=1%201&b=2&c=&z=~%2B"
-        );
+        assert_eq!(canonical_query(&q, |_| false), "a=&a=1%201&b=2&c=&z=~%2B");
         let q = parse_query("nextToken=abc%3D%3D&maxResults=10");
         assert_eq!(
             canonical_query(&q, |_| false),

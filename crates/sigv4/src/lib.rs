@@ -8,6 +8,26 @@
 //! access key id, region and service ([`Verified`]) or a [`SigV4Error`] that
 //! already knows the AWS error code, HTTP status and message to answer with.
 //!
+//! ```
+//! use purser_sigv4::{Request, verify};
+//! use zeroize::Zeroizing;
+//!
+//! let headers: [(&str, &[u8]); 1] = [("Host", b"localhost:8080")];
+//! let req = Request {
+//!     method: "POST",
+//!     raw_path: "/payments/processPayment",
+//!     raw_query: None,
+//!     headers: &headers,
+//!     body: b"{}",
+//! };
+//! let lookup = |akid: &str| (akid == "AKIDEXAMPLE").then(|| Zeroizing::new("secret".to_owned()));
+//! let err = verify(&req, &lookup, time::OffsetDateTime::now_utc(), "bedrock-agentcore")
+//!     .unwrap_err();
+//! assert_eq!(err.code(), "MissingAuthenticationTokenException");
+//! assert_eq!(err.status(), 403);
+//! assert_eq!(err.message(), "Missing Authentication Token");
+//! ```
+//!
 //! # Accepted forms
 //!
 //! * Header form: `Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261123/
@@ -113,14 +133,26 @@ pub struct Request<'a> {
 }
 
 impl std::fmt::Debug for Request<'_> {
-    /// Header values are not printed: they include the `Authorization` header
-    /// and possibly a session token.
+    /// Header values are not printed (they include the `Authorization`
+    /// header and possibly a session token), nor are the values of `X-Amz-*`
+    /// query parameters (a presigned URL's signature and token).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        let query = self.raw_query.map(|q| {
+            q.split('&')
+                .map(|piece| match piece.split_once('=') {
+                    Some((n, _)) if n.len() >= 6 && n[..6].eq_ignore_ascii_case("x-amz-") => {
+                        format!("{n}=***")
+                    }
+                    _ => piece.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        });
         f.debug_struct("Request")
             .field("method", &self.method)
             .field("raw_path", &self.raw_path)
-            .field("raw_query", &self.raw_query)
+            .field("raw_query", &query)
             .field("header_names", &names)
             .field("body_len", &self.body.len())
             .finish()
@@ -182,7 +214,10 @@ pub fn verify(
     now: OffsetDateTime,
     expected_service: &str,
 ) -> Result<Verified, SigV4Error> {
-    let query_pairs = req.raw_query.map(canonical::parse_query).unwrap_or_default();
+    let query_pairs = req
+        .raw_query
+        .map(canonical::parse_query)
+        .unwrap_or_default();
     let presigned = query_pairs.iter().any(|(n, _)| {
         matches!(
             n.as_slice(),
@@ -396,35 +431,39 @@ fn derive_signing_key(
 /// Clock-skew and presigned-expiry checks.
 fn check_time(auth: &AuthParts, now: OffsetDateTime) -> Result<(), SigV4Error> {
     let now = now.to_offset(time::UtcOffset::UTC);
-    let now_s = timefmt::format_amz_date(now);
-    if auth.request_time > now + MAX_CLOCK_SKEW {
+    // Differences never overflow; the saturating adds only feed messages.
+    let ahead = auth.request_time - now;
+    if ahead > MAX_CLOCK_SKEW {
         return Err(SigV4Error::SignatureNotYetCurrent {
             request_time: auth.amz_date.clone(),
-            latest: timefmt::format_amz_date(now + MAX_CLOCK_SKEW),
-            now: now_s,
+            latest: timefmt::format_amz_date(now.saturating_add(MAX_CLOCK_SKEW)),
+            now: timefmt::format_amz_date(now),
         });
     }
-    match auth.form {
-        Form::Header => {
-            if auth.request_time < now - MAX_CLOCK_SKEW {
-                return Err(SigV4Error::SignatureExpired {
-                    request_time: auth.amz_date.clone(),
-                    earliest: timefmt::format_amz_date(now - MAX_CLOCK_SKEW),
-                    now: now_s,
-                });
-            }
-        }
-        Form::Presigned { expires_secs } => {
-            let validity = time::Duration::seconds(i64::from(expires_secs));
-            if auth.request_time < now - validity {
-                return Err(SigV4Error::PresignedUrlExpired {
-                    request_time: auth.amz_date.clone(),
-                    earliest: timefmt::format_amz_date(now - validity),
-                    now: now_s,
-                    expires_secs,
-                });
-            }
-        }
+    let (validity, presigned_expires) = match auth.form {
+        Form::Header => (MAX_CLOCK_SKEW, None),
+        Form::Presigned { expires_secs } => (
+            time::Duration::seconds(i64::from(expires_secs)),
+            Some(expires_secs),
+        ),
+    };
+    if -ahead > validity {
+        let request_time = auth.amz_date.clone();
+        let earliest = timefmt::format_amz_date(now.saturating_sub(validity));
+        let now = timefmt::format_amz_date(now);
+        return Err(match presigned_expires {
+            None => SigV4Error::SignatureExpired {
+                request_time,
+                earliest,
+                now,
+            },
+            Some(expires_secs) => SigV4Error::PresignedUrlExpired {
+                request_time,
+                earliest,
+                now,
+                expires_secs,
+            },
+        });
     }
     Ok(())
 }
@@ -451,7 +490,13 @@ fn sanitize(s: &str) -> String {
     let mut out: String = s
         .chars()
         .take(MAX)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     if s.chars().count() > MAX {
         out.push_str("...");
@@ -468,9 +513,7 @@ fn parse_authorization_header(
     let value = std::str::from_utf8(value)
         .map_err(|_| incomplete("Authorization header is not valid UTF-8."))?
         .trim_matches([' ', '\t']);
-    let (algorithm, rest) = value
-        .split_once([' ', '\t'])
-        .unwrap_or((value, ""));
+    let (algorithm, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     if algorithm != ALGORITHM {
         return Err(SigV4Error::IncompleteSignature(format!(
             "Unsupported AWS 'algorithm': '{}'. The only supported algorithm is '{ALGORITHM}'.",
@@ -593,7 +636,9 @@ fn parse_presigned(pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<AuthParts, SigV4Error
     let mut values: [Option<String>; 6] = Default::default();
     let mut missing = Vec::new();
     for (i, name) in NAMES.iter().enumerate() {
-        let mut found = pairs.iter().filter(|(n, _)| n.as_slice() == name.as_bytes());
+        let mut found = pairs
+            .iter()
+            .filter(|(n, _)| n.as_slice() == name.as_bytes());
         match (found.next(), found.next()) {
             (Some((_, v)), None) if !v.is_empty() => {
                 let v = std::str::from_utf8(v).map_err(|_| {
@@ -608,15 +653,23 @@ fn parse_presigned(pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<AuthParts, SigV4Error
                     "Query-string parameter '{name}' must appear only once."
                 )));
             }
-            _ => missing.push(format!("AWS query-string parameters must include '{name}'.")),
+            _ => missing.push(format!(
+                "AWS query-string parameters must include '{name}'."
+            )),
         }
     }
     if !missing.is_empty() {
         missing.push("Re-examine the query-string parameters.".to_owned());
         return Err(SigV4Error::IncompleteSignature(missing.join(" ")));
     }
-    let [algorithm, credential, date, expires, signed_headers, signature] =
-        values.map(Option::unwrap_or_default);
+    let [
+        algorithm,
+        credential,
+        date,
+        expires,
+        signed_headers,
+        signature,
+    ] = values.map(Option::unwrap_or_default);
     if algorithm != ALGORITHM {
         return Err(SigV4Error::IncompleteSignature(format!(
             "Unsupported AWS 'algorithm': '{}'. The only supported algorithm is '{ALGORITHM}'.",

@@ -274,11 +274,17 @@ fn aws_test_suite_cases_reject_tampering() {
         assert_eq!(e.code(), "InvalidSignatureException", "{}", c.name);
 
         let e = w
-            .verify_with(&Keys::one(AKID, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ"), at(NOW), "service")
+            .verify_with(
+                &Keys::one(AKID, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ"),
+                at(NOW),
+                "service",
+            )
             .unwrap_err();
         assert_eq!(e.code(), "InvalidSignatureException", "{}", c.name);
 
-        let e = w.verify_with(&keys, at(NOW), "bedrock-agentcore").unwrap_err();
+        let e = w
+            .verify_with(&keys, at(NOW), "bedrock-agentcore")
+            .unwrap_err();
         assert_eq!(e.code(), "InvalidSignatureException", "{}", c.name);
         assert_eq!(
             e.message(),
@@ -335,7 +341,9 @@ fn date_header_instead_of_x_amz_date() {
     let v = w.verify_with(&keys, at(NOW), "service").unwrap();
     assert_eq!(v.region, "us-east-1");
     // 16 minutes later the Date-header request has expired like any other.
-    let e = w.verify_with(&keys, at(NOW + 16 * 60), "service").unwrap_err();
+    let e = w
+        .verify_with(&keys, at(NOW + 16 * 60), "service")
+        .unwrap_err();
     assert_eq!(
         e.message(),
         "Signature expired: 20150830T123600Z is now earlier than 20150830T123700Z \

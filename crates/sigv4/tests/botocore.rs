@@ -79,7 +79,9 @@ fn request_time(w: &Wire) -> OffsetDateTime {
         q[p..p + 16].to_owned()
     });
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(&s, fmt).unwrap().assume_utc()
+    time::PrimitiveDateTime::parse(&s, fmt)
+        .unwrap()
+        .assume_utc()
 }
 
 #[test]

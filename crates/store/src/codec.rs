@@ -24,7 +24,11 @@ pub(crate) fn tags_from_text(text: &str) -> Result<Tags, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("bad tags column: {e}")))
 }
 
-pub(crate) fn parse<T>(what: &str, value: &str, f: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+pub(crate) fn parse<T>(
+    what: &str,
+    value: &str,
+    f: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
     f(value).ok_or_else(|| StoreError::Backend(format!("bad {what} column: {value}")))
 }
 

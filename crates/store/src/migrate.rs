@@ -7,8 +7,15 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "control_plane",
-    sql: include_str!("../migrations/sqlite/0001_control_plane.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "control_plane",
+        sql: include_str!("../migrations/sqlite/0001_control_plane.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "instruments",
+        sql: include_str!("../migrations/sqlite/0002_instruments.sql"),
+    },
+];

@@ -58,14 +58,19 @@ impl SqliteStore {
             if done.is_some() {
                 continue;
             }
-            sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(backend)?;
-            sqlx::query("INSERT INTO purser_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(m.version)
-                .bind(m.name)
-                .bind(ms(OffsetDateTime::now_utc()))
+            sqlx::raw_sql(m.sql)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO purser_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(ms(OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
             tracing::info!(version = m.version, name = m.name, "applied migration");
         }
@@ -110,10 +115,18 @@ fn provider_from_row(r: &SqliteRow) -> StoreResult<CredentialProvider> {
     Ok(CredentialProvider {
         account_id: r.try_get("account_id").map_err(backend)?,
         name: r.try_get("name").map_err(backend)?,
-        vendor: parse("vendor", &r.try_get::<String, _>("vendor").map_err(backend)?, Vendor::parse)?,
+        vendor: parse(
+            "vendor",
+            &r.try_get::<String, _>("vendor").map_err(backend)?,
+            Vendor::parse,
+        )?,
         key_id: r.try_get("key_id").map_err(backend)?,
         authorization_id: r.try_get("authorization_id").map_err(backend)?,
-        secret_fields: fields.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        secret_fields: fields
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         sealed_secrets: r.try_get("sealed_secrets").map_err(backend)?,
         tags: tags_from_text(&r.try_get::<String, _>("tags").map_err(backend)?)?,
         created_at: time(r.try_get("created_at").map_err(backend)?),
@@ -135,16 +148,26 @@ fn manager_from_row(r: &SqliteRow) -> StoreResult<Manager> {
             AuthorizerType::parse,
         )?,
         authorizer: match (url, enc) {
-            (Some(discovery_url), Some(encoded)) => Some(AuthorizerConfig { discovery_url, encoded }),
+            (Some(discovery_url), Some(encoded)) => Some(AuthorizerConfig {
+                discovery_url,
+                encoded,
+            }),
             _ => None,
         },
         role_arn: r.try_get("role_arn").map_err(backend)?,
         kms_key_arn: r.try_get("kms_key_arn").map_err(backend)?,
         tags: tags_from_text(&r.try_get::<String, _>("tags").map_err(backend)?)?,
-        status: parse("status", &r.try_get::<String, _>("status").map_err(backend)?, ResourceStatus::parse)?,
+        status: parse(
+            "status",
+            &r.try_get::<String, _>("status").map_err(backend)?,
+            ResourceStatus::parse,
+        )?,
         created_at: time(r.try_get("created_at").map_err(backend)?),
         updated_at: time(r.try_get("updated_at").map_err(backend)?),
-        transition_at: r.try_get::<Option<i64>, _>("transition_at").map_err(backend)?.map(time),
+        transition_at: r
+            .try_get::<Option<i64>, _>("transition_at")
+            .map_err(backend)?
+            .map(time),
     })
 }
 
@@ -163,15 +186,31 @@ fn connector_from_row(r: &SqliteRow) -> StoreResult<Connector> {
             &r.try_get::<String, _>("connector_type").map_err(backend)?,
             ConnectorType::parse,
         )?,
-        provision_mode: mode.map(|m| parse("provision_mode", &m, ProvisionMode::parse)).transpose()?,
+        provision_mode: mode
+            .map(|m| parse("provision_mode", &m, ProvisionMode::parse))
+            .transpose()?,
         credential: match (vendor, arn) {
-            (Some(v), Some(arn)) => Some(CredentialRef { vendor: parse("credential_vendor", &v, Vendor::parse)?, arn }),
+            (Some(v), Some(arn)) => Some(CredentialRef {
+                vendor: parse("credential_vendor", &v, Vendor::parse)?,
+                arn,
+            }),
             _ => None,
         },
-        status: parse("status", &r.try_get::<String, _>("status").map_err(backend)?, ResourceStatus::parse)?,
+        credentials_updated_at: r
+            .try_get::<Option<i64>, _>("credentials_updated_at")
+            .map_err(backend)?
+            .map(time),
+        status: parse(
+            "status",
+            &r.try_get::<String, _>("status").map_err(backend)?,
+            ResourceStatus::parse,
+        )?,
         created_at: time(r.try_get("created_at").map_err(backend)?),
         updated_at: time(r.try_get("updated_at").map_err(backend)?),
-        transition_at: r.try_get::<Option<i64>, _>("transition_at").map_err(backend)?.map(time),
+        transition_at: r
+            .try_get::<Option<i64>, _>("transition_at")
+            .map_err(backend)?
+            .map(time),
     })
 }
 
@@ -232,7 +271,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn provider_get(&self, account_id: &str, name: &str) -> StoreResult<Option<CredentialProvider>> {
+    async fn provider_get(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<CredentialProvider>> {
         sqlx::query("SELECT * FROM credential_providers WHERE account_id = $1 AND name = $2")
             .bind(account_id)
             .bind(name)
@@ -283,7 +326,11 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
-            if exists.is_some() { ProviderDelete::InUse } else { ProviderDelete::NotFound }
+            if exists.is_some() {
+                ProviderDelete::InUse
+            } else {
+                ProviderDelete::NotFound
+            }
         };
         tx.commit().await.map_err(backend)?;
         Ok(outcome)
@@ -309,7 +356,11 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    async fn manager_insert(&self, m: &Manager, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<()> {
+    async fn manager_insert(
+        &self,
+        m: &Manager,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         record_idempotency(&mut tx, &m.account_id, idem).await?;
         sqlx::query(
@@ -347,7 +398,11 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn manager_update(&self, m: &Manager, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<bool> {
+    async fn manager_update(
+        &self,
+        m: &Manager,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "UPDATE managers SET description = $1, authorizer_type = $2, authorizer_discovery_url = $3, authorizer_encoded = $4, role_arn = $5, kms_key_arn = $6, tags = $7, status = $8, updated_at = $9, transition_at = $10 WHERE account_id = $11 AND id = $12 AND status <> 'DELETING'",
@@ -413,7 +468,12 @@ impl Store for SqliteStore {
         Ok(ManagerDelete::Started(m))
     }
 
-    async fn manager_list(&self, account_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<Manager>> {
+    async fn manager_list(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Manager>> {
         sqlx::query("SELECT * FROM managers WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3")
             .bind(account_id)
             .bind(after.unwrap_or(""))
@@ -426,7 +486,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn connector_insert(&self, c: &Connector, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<bool> {
+    async fn connector_insert(
+        &self,
+        c: &Connector,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "INSERT INTO connectors (account_id, manager_id, id, name, description, connector_type, provision_mode, credential_vendor, credential_arn, credential_provider, status, created_at, updated_at, transition_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE EXISTS (SELECT 1 FROM managers WHERE account_id = $1 AND id = $2 AND status <> 'DELETING')",
@@ -456,23 +520,34 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn connector_get(&self, account_id: &str, manager_id: &str, id: &str) -> StoreResult<Option<Connector>> {
-        sqlx::query("SELECT * FROM connectors WHERE account_id = $1 AND manager_id = $2 AND id = $3")
-            .bind(account_id)
-            .bind(manager_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(connector_from_row)
-            .transpose()
+    async fn connector_get(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Connector>> {
+        sqlx::query(
+            "SELECT * FROM connectors WHERE account_id = $1 AND manager_id = $2 AND id = $3",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(connector_from_row)
+        .transpose()
     }
 
-    async fn connector_update(&self, c: &Connector, idem: Option<&IdempotencyWrite<'_>>) -> StoreResult<bool> {
+    async fn connector_update(
+        &self,
+        c: &Connector,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
-            "UPDATE connectors SET description = $1, connector_type = $2, credential_vendor = $3, credential_arn = $4, credential_provider = $5, status = $6, updated_at = $7, transition_at = $8 WHERE account_id = $9 AND manager_id = $10 AND id = $11 AND status <> 'DELETING'",
+            "UPDATE connectors SET description = $1, connector_type = $2, credential_vendor = $3, credential_arn = $4, credential_provider = $5, status = $6, updated_at = $7, transition_at = $8, credentials_updated_at = $9 WHERE account_id = $10 AND manager_id = $11 AND id = $12 AND status <> 'DELETING'",
         )
         .bind(&c.description)
         .bind(c.connector_type.as_str())
@@ -482,6 +557,7 @@ impl Store for SqliteStore {
         .bind(c.status.as_str())
         .bind(ms(c.updated_at))
         .bind(ms_opt(c.transition_at))
+        .bind(ms_opt(c.credentials_updated_at))
         .bind(&c.account_id)
         .bind(&c.manager_id)
         .bind(&c.id)
@@ -566,4 +642,129 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)?;
         Ok(changed)
     }
+
+    async fn instrument_insert(
+        &self,
+        i: &Instrument,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        record_idempotency(&mut tx, &i.account_id, idem).await?;
+        sqlx::query(
+            "INSERT INTO instruments (account_id, id, manager_id, connector_id, user_id, network, wallet_address, linked_masked, linked_sealed, sealed_key, status, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&i.account_id)
+        .bind(&i.id)
+        .bind(&i.manager_id)
+        .bind(&i.connector_id)
+        .bind(&i.user_id)
+        .bind(i.network.as_str())
+        .bind(&i.wallet_address)
+        .bind(&i.linked_accounts.masked)
+        .bind(&i.linked_accounts.sealed)
+        .bind(&i.sealed_key)
+        .bind(i.status.as_str())
+        .bind(i.version)
+        .bind(ms(i.created_at))
+        .bind(ms(i.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn instrument_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Instrument>> {
+        sqlx::query("SELECT * FROM instruments WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(instrument_from_row)
+            .transpose()
+    }
+
+    async fn instrument_soft_delete(
+        &self,
+        account_id: &str,
+        id: &str,
+        expected_version: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE instruments SET status = 'DELETED', version = version + 1, updated_at = $1 WHERE account_id = $2 AND id = $3 AND version = $4 AND status <> 'DELETED'",
+        )
+        .bind(ms(now))
+        .bind(account_id)
+        .bind(id)
+        .bind(expected_version)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn instrument_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        connector_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Instrument>> {
+        let rows = match connector_id {
+            None => sqlx::query(
+                "SELECT * FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND status <> 'DELETED' AND id > $4 ORDER BY id LIMIT $5",
+            )
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(user_id)
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64),
+            Some(c) => sqlx::query(
+                "SELECT * FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND connector_id = $4 AND status <> 'DELETED' AND id > $5 ORDER BY id LIMIT $6",
+            )
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(user_id)
+            .bind(c)
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64),
+        }
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(instrument_from_row).collect()
+    }
+}
+
+fn instrument_from_row(r: &SqliteRow) -> StoreResult<Instrument> {
+    Ok(Instrument {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        connector_id: r.try_get("connector_id").map_err(backend)?,
+        user_id: r.try_get("user_id").map_err(backend)?,
+        network: parse(
+            "network",
+            &r.try_get::<String, _>("network").map_err(backend)?,
+            Network::parse,
+        )?,
+        wallet_address: r.try_get("wallet_address").map_err(backend)?,
+        linked_accounts: LinkedAccounts {
+            masked: r.try_get("linked_masked").map_err(backend)?,
+            sealed: r.try_get("linked_sealed").map_err(backend)?,
+        },
+        sealed_key: r.try_get("sealed_key").map_err(backend)?,
+        status: parse(
+            "status",
+            &r.try_get::<String, _>("status").map_err(backend)?,
+            InstrumentStatus::parse,
+        )?,
+        version: r.try_get("version").map_err(backend)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+    })
 }

@@ -10,9 +10,10 @@
 //!   the record that owns the value), so a ciphertext copied onto another record does not
 //!   open.
 
+mod keys;
 mod secret;
 mod vault;
 
-
+pub use keys::{KeyKind, NewWallet, eip55, evm_address};
 pub use secret::Secret;
 pub use vault::{MasterKey, Vault, VaultError, write_private};

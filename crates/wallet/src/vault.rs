@@ -182,13 +182,25 @@ mod tests {
         let sealed = v.seal(b"record-1", b"top secret value");
         assert!(!sealed.windows(16).any(|w| w == b"top secret value"));
         assert_eq!(&*v.open(b"record-1", &sealed).unwrap(), b"top secret value");
-        assert!(matches!(v.open(b"record-2", &sealed), Err(VaultError::Open)));
+        assert!(matches!(
+            v.open(b"record-2", &sealed),
+            Err(VaultError::Open)
+        ));
         let other = Vault::new(MasterKey::generate());
-        assert!(matches!(other.open(b"record-1", &sealed), Err(VaultError::Open)));
+        assert!(matches!(
+            other.open(b"record-1", &sealed),
+            Err(VaultError::Open)
+        ));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(matches!(v.open(b"record-1", &tampered), Err(VaultError::Open)));
-        assert!(matches!(v.open(b"record-1", &sealed[..10]), Err(VaultError::Malformed)));
+        assert!(matches!(
+            v.open(b"record-1", &tampered),
+            Err(VaultError::Open)
+        ));
+        assert!(matches!(
+            v.open(b"record-1", &sealed[..10]),
+            Err(VaultError::Malformed)
+        ));
     }
 
     #[test]

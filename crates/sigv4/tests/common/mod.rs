@@ -238,11 +238,13 @@ impl Wire {
 
     pub fn set_header(&mut self, name: &str, value: &str) {
         self.remove_header(name);
-        self.headers.push((name.to_owned(), value.as_bytes().to_vec()));
+        self.headers
+            .push((name.to_owned(), value.as_bytes().to_vec()));
     }
 
     pub fn add_header(&mut self, name: &str, value: &str) {
-        self.headers.push((name.to_owned(), value.as_bytes().to_vec()));
+        self.headers
+            .push((name.to_owned(), value.as_bytes().to_vec()));
     }
 
     pub fn remove_header(&mut self, name: &str) {
@@ -282,8 +284,14 @@ pub fn assert_safe(e: &SigV4Error, secrets: &[&str]) {
         assert!(!msg.contains(s), "message leaks a secret: {msg}");
         assert!(!dbg.contains(s), "Debug leaks a secret: {dbg}");
     }
-    assert!(!has_hex64(&msg), "message contains a signature-like value: {msg}");
-    assert!(!has_hex64(&dbg), "Debug contains a signature-like value: {dbg}");
+    assert!(
+        !has_hex64(&msg),
+        "message contains a signature-like value: {msg}"
+    );
+    assert!(
+        !has_hex64(&dbg),
+        "Debug contains a signature-like value: {dbg}"
+    );
 }
 
 /// A tiny deterministic PRNG (xorshift64*), so test cases are reproducible.

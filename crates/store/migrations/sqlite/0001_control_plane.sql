@@ -59,6 +59,7 @@ CREATE TABLE connectors (
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL,
     transition_at       INTEGER,
+    credentials_updated_at INTEGER,
     PRIMARY KEY (account_id, manager_id, id),
     UNIQUE (account_id, manager_id, name)
 );

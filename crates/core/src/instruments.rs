@@ -1,0 +1,419 @@
+//! The data plane's payment instruments (B14-B18, seeds 000/003/004): self-custody
+//! wallets created, read, listed, soft-deleted, and their USDC balances read from the
+//! chain itself.
+use std::sync::Arc;
+
+use purser_chain::{BalanceReader, Chain, Family};
+use purser_wallet::{KeyKind, Vault};
+use time::OffsetDateTime;
+
+use crate::clock::truncate_millis;
+use crate::domain::*;
+use crate::paging::Paginator;
+use crate::store::{IdempotencyWrite, Store, StoreError, Unique};
+use crate::{Caller, Clock, CoreError, CoreResult, Idempotency};
+
+/// Default and largest page of ListPaymentInstruments / ListPaymentSessions (B17).
+pub const DATA_PAGE: usize = 100;
+
+/// The header carrying the user id (B2), named in errors about it.
+pub const USER_ID_HEADER: &str = "X-Amzn-Bedrock-AgentCore-Payments-User-Id";
+
+/// Who acts on the data plane: the verified caller and the userId they state (AWS_IAM).
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub caller: Caller,
+    pub user_id: Option<String>,
+}
+
+/// A data-plane request resolved against its manager: the manager and the user id.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub manager: Manager,
+    pub user_id: String,
+}
+
+/// Input of CreatePaymentInstrument (after wire validation).
+#[derive(Debug)]
+pub struct NewInstrument {
+    pub manager_arn: String,
+    pub connector_id: String,
+    pub network: Network,
+    /// Plain wire encoding of the linked accounts, sealed at rest.
+    pub linked_plain: String,
+    /// Masked wire encoding, shown in replies.
+    pub linked_masked: String,
+}
+
+pub struct DataPlane {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    clock: Arc<dyn Clock>,
+    pages: Paginator,
+    chains: BalanceReader,
+}
+
+/// Associated data binding a sealed wallet key to its instrument.
+pub fn key_aad(account_id: &str, instrument_id: &str) -> Vec<u8> {
+    format!("purser/instrument-key/{account_id}/{instrument_id}").into_bytes()
+}
+
+fn linked_aad(account_id: &str, instrument_id: &str) -> Vec<u8> {
+    format!("purser/instrument-linked-accounts/{account_id}/{instrument_id}").into_bytes()
+}
+
+fn instrument_not_found(id: &str) -> CoreError {
+    CoreError::NotFound(format!("Payment instrument '{id}' not found."))
+}
+
+impl DataPlane {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        clock: Arc<dyn Clock>,
+        chains: BalanceReader,
+    ) -> Self {
+        let pages = Paginator::new(*vault.derive_key("purser/pagination/v1"));
+        DataPlane {
+            store,
+            vault,
+            clock,
+            pages,
+            chains,
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        truncate_millis(self.clock.now())
+    }
+
+    /// Resolve the manager named by `arn` for the caller (B30-B32): an ARN of another
+    /// account or region is refused (403); the manager must exist (404) and be READY;
+    /// under AWS_IAM the userId header is required; CUSTOM_JWT managers need a bearer token.
+    pub async fn owner(&self, actor: &Actor, arn: &str) -> CoreResult<Owner> {
+        let caller = &actor.caller;
+        let denied = || {
+            CoreError::AccessDenied(format!(
+                "The payment manager ARN does not belong to account {} in region {}.",
+                caller.account_id, caller.region
+            ))
+        };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, _, service, region, account, resource] = parts[..] else {
+            return Err(denied());
+        };
+        if service != "bedrock-agentcore" || region != caller.region || account != caller.account_id
+        {
+            return Err(denied());
+        }
+        let id = resource
+            .strip_prefix("payment-manager/")
+            .ok_or_else(denied)?;
+        let manager = self
+            .store
+            .manager_get(&caller.account_id, id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("Payment manager '{id}' not found.")))?;
+        match manager.status {
+            ResourceStatus::Ready | ResourceStatus::Updating => {}
+            ResourceStatus::Deleting => {
+                return Err(CoreError::NotFound(format!(
+                    "Payment manager '{id}' not found."
+                )));
+            }
+            ResourceStatus::Creating => {
+                return Err(CoreError::validation(
+                    "paymentManagerArn",
+                    format!("Payment manager '{id}' is not READY yet (status CREATING)."),
+                ));
+            }
+        }
+        if manager.authorizer_type == AuthorizerType::CustomJwt {
+            return Err(CoreError::AccessDenied(format!(
+                "Payment manager '{id}' uses CUSTOM_JWT authorization; call it with a valid bearer token."
+            )));
+        }
+        let user_id = actor.user_id.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
+            CoreError::validation(
+                "userId",
+                format!("The {USER_ID_HEADER} header (userId) is required for payment managers with AWS_IAM authorization."),
+            )
+        })?;
+        Ok(Owner { manager, user_id })
+    }
+
+    async fn replay(
+        &self,
+        caller: &Caller,
+        op: &str,
+        idem: Option<&Idempotency>,
+    ) -> CoreResult<Option<String>> {
+        let Some(idem) = idem else { return Ok(None) };
+        match self
+            .store
+            .idempotency_get(&caller.account_id, op, &idem.token)
+            .await?
+        {
+            None => Ok(None),
+            Some(rec) if rec.fingerprint == idem.fingerprint => Ok(Some(rec.resource_id)),
+            Some(_) => Err(CoreError::IdempotencyMismatch(
+                "The clientToken was already used with a different request.".into(),
+            )),
+        }
+    }
+
+    pub async fn create_instrument(
+        &self,
+        actor: &Actor,
+        input: NewInstrument,
+        idem: Option<&Idempotency>,
+    ) -> CoreResult<Instrument> {
+        const OP: &str = "CreatePaymentInstrument";
+        let owner = self.owner(actor, &input.manager_arn).await?;
+        let caller = &actor.caller;
+        if let Some(id) = self.replay(caller, OP, idem).await? {
+            return self
+                .store
+                .instrument_get(&caller.account_id, &id)
+                .await?
+                .ok_or_else(|| instrument_not_found(&id));
+        }
+        let connector = self
+            .store
+            .connector_get(&caller.account_id, &owner.manager.id, &input.connector_id)
+            .await?
+            .filter(|c| c.status != ResourceStatus::Deleting)
+            .ok_or_else(|| {
+                CoreError::NotFound(format!(
+                    "Payment connector '{}' not found in payment manager '{}'.",
+                    input.connector_id, owner.manager.id
+                ))
+            })?;
+        if connector.status == ResourceStatus::Creating {
+            return Err(CoreError::validation(
+                "paymentConnectorId",
+                format!(
+                    "Payment connector '{}' is not READY yet (status CREATING).",
+                    connector.id
+                ),
+            ));
+        }
+        if connector.connector_type != ConnectorType::SelfCustody {
+            return Err(CoreError::validation(
+                "paymentConnectorId",
+                format!(
+                    "Payment connector '{}' is of type {}: that connector type cannot hold payment instruments on this server yet (use a SelfCustody connector).",
+                    connector.id,
+                    connector.connector_type.as_str()
+                ),
+            ));
+        }
+        let id = crate::ids::instrument_id();
+        let kind = match input.network {
+            Network::Ethereum => KeyKind::Secp256k1,
+            Network::Solana => KeyKind::Ed25519,
+        };
+        let wallet = self
+            .vault
+            .create_wallet(kind, &key_aad(&caller.account_id, &id));
+        let now = self.now();
+        let instrument = Instrument {
+            account_id: caller.account_id.clone(),
+            manager_id: owner.manager.id.clone(),
+            connector_id: connector.id,
+            user_id: owner.user_id,
+            network: input.network,
+            wallet_address: wallet.address,
+            linked_accounts: LinkedAccounts {
+                masked: input.linked_masked,
+                sealed: self.vault.seal(
+                    &linked_aad(&caller.account_id, &id),
+                    input.linked_plain.as_bytes(),
+                ),
+            },
+            sealed_key: wallet.sealed_key,
+            status: InstrumentStatus::Active,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            id,
+        };
+        let write = idem.map(|i| IdempotencyWrite {
+            operation: OP,
+            token: &i.token,
+            fingerprint: i.fingerprint,
+            resource_id: &instrument.id,
+            at: now,
+        });
+        match self
+            .store
+            .instrument_insert(&instrument, write.as_ref())
+            .await
+        {
+            Ok(()) => Ok(instrument),
+            Err(StoreError::Duplicate(Unique::ClientToken)) => {
+                match self.replay(caller, OP, idem).await? {
+                    Some(id) => self
+                        .store
+                        .instrument_get(&caller.account_id, &id)
+                        .await?
+                        .ok_or_else(|| instrument_not_found(&id)),
+                    None => Err(CoreError::Internal("idempotency record vanished".into())),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A live instrument of the owner. Another user's, a deleted one or one under another
+    /// connector is "not found" (B16).
+    async fn owned_instrument(
+        &self,
+        owner: &Owner,
+        connector_id: Option<&str>,
+        id: &str,
+    ) -> CoreResult<Instrument> {
+        self.store
+            .instrument_get(&owner.manager.account_id, id)
+            .await?
+            .filter(|i| {
+                i.status != InstrumentStatus::Deleted
+                    && i.manager_id == owner.manager.id
+                    && i.user_id == owner.user_id
+                    && connector_id.is_none_or(|c| c == i.connector_id)
+            })
+            .ok_or_else(|| instrument_not_found(id))
+    }
+
+    pub async fn get_instrument(
+        &self,
+        actor: &Actor,
+        manager_arn: &str,
+        connector_id: Option<&str>,
+        id: &str,
+    ) -> CoreResult<Instrument> {
+        let owner = self.owner(actor, manager_arn).await?;
+        self.owned_instrument(&owner, connector_id, id).await
+    }
+
+    pub async fn list_instruments(
+        &self,
+        actor: &Actor,
+        manager_arn: &str,
+        connector_id: Option<&str>,
+        max_results: Option<i32>,
+        next_token: Option<&str>,
+    ) -> CoreResult<Page<Instrument>> {
+        let owner = self.owner(actor, manager_arn).await?;
+        let limit = page_size(max_results)?;
+        let scope = format!(
+            "{}/ListPaymentInstruments/{}/{}/{}",
+            owner.manager.account_id,
+            owner.manager.id,
+            owner.user_id,
+            connector_id.unwrap_or("")
+        );
+        let after = next_token
+            .map(|t| self.pages.decode(&scope, t, "nextToken"))
+            .transpose()?;
+        let mut items = self
+            .store
+            .instrument_list(
+                &owner.manager.account_id,
+                &owner.manager.id,
+                &owner.user_id,
+                connector_id,
+                after.as_deref(),
+                limit + 1,
+            )
+            .await?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|i| self.pages.encode(&scope, &i.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Soft delete (seed 000): 404 when missing or already deleted; 403 when the userId,
+    /// manager or connector do not match the instrument; optimistic locking on `version`.
+    pub async fn delete_instrument(
+        &self,
+        actor: &Actor,
+        manager_arn: &str,
+        connector_id: &str,
+        id: &str,
+    ) -> CoreResult<InstrumentStatus> {
+        let owner = self.owner(actor, manager_arn).await?;
+        let i = self
+            .store
+            .instrument_get(&owner.manager.account_id, id)
+            .await?
+            .filter(|i| i.status != InstrumentStatus::Deleted)
+            .ok_or_else(|| instrument_not_found(id))?;
+        if i.user_id != owner.user_id
+            || i.manager_id != owner.manager.id
+            || i.connector_id != connector_id
+        {
+            return Err(CoreError::AccessDenied(format!(
+                "You are not authorized to delete payment instrument '{id}': the userId, payment manager and payment connector must match the instrument."
+            )));
+        }
+        if !self
+            .store
+            .instrument_soft_delete(&i.account_id, id, i.version, self.now())
+            .await?
+        {
+            return Err(instrument_not_found(id));
+        }
+        Ok(InstrumentStatus::Deleted)
+    }
+
+    /// USDC balance of the instrument's wallet on `chain`, read from the chain (seed 004).
+    pub async fn balance(
+        &self,
+        actor: &Actor,
+        manager_arn: &str,
+        connector_id: &str,
+        id: &str,
+        chain: Chain,
+    ) -> CoreResult<(Instrument, u128)> {
+        let owner = self.owner(actor, manager_arn).await?;
+        let i = self
+            .owned_instrument(&owner, Some(connector_id), id)
+            .await?;
+        let family = match i.network {
+            Network::Ethereum => Family::Ethereum,
+            Network::Solana => Family::Solana,
+        };
+        if chain.family() != family {
+            return Err(CoreError::validation(
+                "chain",
+                format!(
+                    "Chain {} is not on network {} of payment instrument '{id}'.",
+                    chain.as_str(),
+                    i.network.as_str()
+                ),
+            ));
+        }
+        let amount = self
+            .chains
+            .usdc_balance(chain, &i.wallet_address)
+            .await
+            .map_err(|e| CoreError::Internal(e.message()))?;
+        Ok((i, amount))
+    }
+}
+
+/// Page size of data-plane lists: default and cap 100; below 1 is refused.
+fn page_size(max_results: Option<i32>) -> CoreResult<usize> {
+    match max_results {
+        None => Ok(DATA_PAGE),
+        Some(n) if n < 1 => Err(CoreError::validation(
+            "maxResults",
+            "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must be greater than or equal to 1",
+        )),
+        Some(n) => Ok((n as usize).min(DATA_PAGE)),
+    }
+}

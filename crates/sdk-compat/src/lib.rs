@@ -1,0 +1,2 @@
+//! Intentionally empty: see `tests/control_plane.rs`, which drives a running `purser`
+//! with the official AWS Rust SDK.
