@@ -213,3 +213,16 @@ def test_error_message_names_the_field(raw_request):
     assert "[a-zA-Z][a-zA-Z0-9]{0,47}" in doc["message"], doc["message"]
     assert [f["name"] for f in doc["fieldList"]] == ["name"], doc
     assert all(isinstance(f.get("message"), str) and f["message"] for f in doc["fieldList"])
+
+
+def test_credentials_are_never_logged(make_client, purser, raw_request):
+    make_client().list_payment_managers()
+    make_client(creds=purser.creds2).list_payment_managers()
+    wrong = "w" * 40
+    expect_error(lambda: make_client(secret_access_key=wrong).list_payment_managers(),
+                 "InvalidSignatureException", 403)
+    raw_request("POST", LIST_MANAGERS, body={})
+    log = purser.log_text()
+    assert purser.creds.secret_access_key not in log
+    assert purser.creds2.secret_access_key not in log
+    assert wrong not in log

@@ -95,14 +95,36 @@
 //!   results, HTTP 500, invalid owners and URL redaction.
 //! * `tests/chain_table.rs` checks the table against `shared/docs/x402.md`.
 //!
+//! * `tests/x402.rs` checks [`x402`] (validation catalogue, EIP-712 digests
+//!   against viem vectors, payload and header shapes) and
+//!   `tests/x402_facilitator.rs` has the x402 reference facilitator
+//!   (`@x402/evm`, on anvil) verify and settle authorizations whose digest
+//!   this crate built and a test key signed (skipped without
+//!   `tests/chain/node_modules` unless `CI` is set).
+//!
 //! All test traffic stays on 127.0.0.1.
+//!
+//! # x402 exact on EVM
+//!
+//! [`x402`] checks the x402 `PaymentRequirements` an agent picked
+//! ([`parse_exact_evm`]), builds the EIP-3009 authorization
+//! ([`authorization_for`]) and the EIP-712 digest a wallet signs
+//! ([`transfer_with_authorization_digest`]), and shapes the scheme payload
+//! ([`exact_evm_payload`]) and client header ([`x402_header`]). It holds no
+//! key material.
 
 mod chain;
 mod config;
 mod error;
 mod reader;
+pub mod x402;
 
 pub use chain::{Chain, Eip712Domain, Family, USDC_DECIMALS, UnknownChain};
 pub use config::{ConfigError, DEFAULT_TIMEOUT, RpcConfig, TIMEOUT_ENV_VAR};
 pub use error::{ChainError, ChainErrorKind};
 pub use reader::{BalanceReader, MAX_RESPONSE_BYTES};
+pub use x402::{
+    Authorization, ExactEvmRequirement, MAX_TIMEOUT_SECONDS, X402Error, authorization_for,
+    checksum_address, domain_separator, exact_evm_payload, parse_exact_evm,
+    transfer_with_authorization_digest, transfer_with_authorization_typed_data, x402_header,
+};

@@ -310,3 +310,23 @@ async fn invalid_evm_owners_send_no_request() {
     }
     assert!(rpc.requests().is_empty());
 }
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_fails_cleanly() {
+    // Exercises the rustls client: the handshake fails against plain HTTP.
+    let rpc = mock_result(json!(word(1))).await;
+    let url = rpc.url.replace("http://", "https://");
+    let reader = reader_for(Chain::Base, &url, TIMEOUT);
+    let started = Instant::now();
+    let err = reader.usdc_balance(Chain::Base, ADDR).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        matches!(err.kind(), ChainErrorKind::Unreachable { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.message()
+            .starts_with(&format!("BASE RPC at {url} could not be reached: ")),
+        "{err}"
+    );
+}

@@ -20,8 +20,10 @@ const MAINNET_MINT: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One keyed account as `getTokenAccountsByOwner` returns it with `jsonParsed`.
-/// `uiAmount` is a float in real answers: it is here to prove it is ignored.
-fn token_account(pubkey: &str, mint: &str, owner: &str, amount: &str, ui: Value) -> Value {
+/// `uiAmount` is a JSON float in real answers (given here as JSON text, so the
+/// test code holds no float): it is there to prove it is never read.
+fn token_account(pubkey: &str, mint: &str, owner: &str, amount: &str, ui: &str) -> Value {
+    let ui: Value = serde_json::from_str(ui).unwrap();
     json!({
         "pubkey": pubkey,
         "account": {
@@ -60,8 +62,8 @@ fn with_context(value: Vec<Value>) -> Value {
 #[tokio::test]
 async fn devnet_sums_two_token_accounts_and_sends_the_exact_request() {
     let rpc = mock_result(with_context(vec![
-        token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1500000", json!(1.5)),
-        token_account(ACCOUNT_B, DEVNET_MINT, OWNER, "250000", json!(0.25)),
+        token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1500000", "1.5"),
+        token_account(ACCOUNT_B, DEVNET_MINT, OWNER, "250000", "0.25"),
     ]))
     .await;
     let reader = reader_for(Chain::SolanaDevnet, &rpc.url, TIMEOUT);
@@ -106,15 +108,9 @@ async fn large_amounts_are_summed_exactly() {
             MAINNET_MINT,
             OWNER,
             "18446744073709551615",
-            json!(1.8446744073709552e13),
+            "1.8446744073709552e13",
         ),
-        token_account(
-            ACCOUNT_B,
-            MAINNET_MINT,
-            OWNER,
-            "9007199254740993",
-            json!(9.0e9),
-        ),
+        token_account(ACCOUNT_B, MAINNET_MINT, OWNER, "9007199254740993", "9.0e9"),
     ]))
     .await;
     let reader = reader_for(Chain::Solana, &rpc.url, TIMEOUT);
@@ -152,7 +148,7 @@ async fn suspicious_accounts_are_rejected() {
         MAINNET_MINT,
         OWNER,
         "1",
-        json!(0.000001),
+        "0.000001",
     )]))
     .await;
     assert!(d.contains("not USDC"), "{d}");
@@ -162,14 +158,14 @@ async fn suspicious_accounts_are_rejected() {
         DEVNET_MINT,
         ACCOUNT_B,
         "1",
-        json!(0.000001),
+        "0.000001",
     )]))
     .await;
     assert!(d.contains("another owner"), "{d}");
 
     let d = malformed_detail(with_context(vec![
-        token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", json!(0.000001)),
-        token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", json!(0.000001)),
+        token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", "0.000001"),
+        token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", "0.000001"),
     ]))
     .await;
     assert!(d.contains("twice"), "{d}");
@@ -180,19 +176,19 @@ async fn suspicious_accounts_are_rejected() {
             DEVNET_MINT,
             OWNER,
             amount,
-            json!(1.5),
+            "1.5",
         )]))
         .await;
         assert!(d.contains("has amount"), "{amount:?}: {d}");
     }
 
     // A numeric (not string) amount.
-    let mut acc = token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", json!(1));
+    let mut acc = token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", "1");
     acc["account"]["data"]["parsed"]["info"]["tokenAmount"]["amount"] = json!(1500000);
     malformed_detail(with_context(vec![acc])).await;
 
     // Binary data (what a node returns when it cannot parse the account).
-    let mut acc = token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", json!(1));
+    let mut acc = token_account(ACCOUNT_A, DEVNET_MINT, OWNER, "1", "1");
     acc["account"]["data"] = json!(["AAAA", "base64"]);
     malformed_detail(with_context(vec![acc])).await;
 

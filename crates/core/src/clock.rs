@@ -28,3 +28,26 @@ pub fn from_millis(ms: i64) -> OffsetDateTime {
 pub fn truncate_millis(t: OffsetDateTime) -> OffsetDateTime {
     from_millis(to_millis(t))
 }
+
+/// A clock the tests can move: the system time plus an offset that only grows. Enabled by
+/// `purser serve --test-clock`; never in production.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl OffsetClock {
+    /// Move time forward by `ms` milliseconds (negative values are ignored); returns now.
+    pub fn advance_millis(&self, ms: i64) -> OffsetDateTime {
+        self.offset_ms
+            .fetch_add(ms.max(0), std::sync::atomic::Ordering::SeqCst);
+        self.now()
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+            + time::Duration::milliseconds(self.offset_ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}

@@ -174,3 +174,55 @@ pub struct Instrument {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
+
+/// A payment session (B20): a spending cap in micro-USD (optional) and an expiry, owned by
+/// (account, manager, userId). `spent` only moves by the store's atomic reserve step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub account_id: String,
+    pub id: String,
+    pub manager_id: String,
+    pub user_id: String,
+    pub expiry_minutes: i32,
+    pub expires_at: OffsetDateTime,
+    /// Cap in micro-dollars; None = no limit.
+    pub cap: Option<i64>,
+    /// Signed so far, in micro-dollars (atomic USDC units).
+    pub spent: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Session {
+    pub fn remaining(&self) -> Option<i64> {
+        self.cap.map(|c| c - self.spent)
+    }
+}
+
+/// A signed payment: the durable audit record written before the reply leaves. It never
+/// holds key material; `output` is the wire encoding of the reply's paymentOutput.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub account_id: String,
+    pub id: String,
+    pub session_id: String,
+    pub instrument_id: String,
+    pub manager_id: String,
+    pub user_id: String,
+    pub client_token: Option<String>,
+    pub fingerprint: Option<[u8; 32]>,
+    pub payment_type: String,
+    /// Protocol version of the payment input (x402 "1" or "2").
+    pub version: String,
+    pub scheme: String,
+    pub network: String,
+    pub payer: String,
+    pub payee: String,
+    pub asset: String,
+    /// Atomic units of the asset, as a decimal string (may exceed 64 bits for uncapped sessions).
+    pub amount: String,
+    /// Micro-dollars debited from the session budget (0 for uncapped sessions).
+    pub debited: i64,
+    pub output: String,
+    pub created_at: OffsetDateTime,
+}

@@ -25,6 +25,15 @@ pub enum CoreError {
 pub type CoreResult<T> = Result<T, CoreError>;
 
 impl CoreError {
+    /// A request that is well-formed but breaks a rule (budget, expiry, ...): a
+    /// ValidationException without a field.
+    pub fn rule(message: impl Into<String>) -> Self {
+        CoreError::Validation {
+            message: message.into(),
+            field: None,
+        }
+    }
+
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         CoreError::Validation {
             message: message.into(),

@@ -51,6 +51,7 @@ pub struct DataPlane {
     clock: Arc<dyn Clock>,
     pages: Paginator,
     chains: BalanceReader,
+    ledger: tokio::sync::mpsc::Sender<crate::payments::Intent>,
 }
 
 /// Associated data binding a sealed wallet key to its instrument.
@@ -67,6 +68,7 @@ fn instrument_not_found(id: &str) -> CoreError {
 }
 
 impl DataPlane {
+    /// Must be called inside a Tokio runtime: it starts the payment ledger writer.
     pub fn new(
         store: Arc<dyn Store>,
         vault: Vault,
@@ -74,17 +76,58 @@ impl DataPlane {
         chains: BalanceReader,
     ) -> Self {
         let pages = Paginator::new(*vault.derive_key("purser/pagination/v1"));
+        let ledger = crate::payments::spawn_ledger(store.clone(), vault.clone());
         DataPlane {
             store,
             vault,
             clock,
             pages,
             chains,
+            ledger,
         }
     }
 
-    fn now(&self) -> OffsetDateTime {
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn ledger(&self) -> &tokio::sync::mpsc::Sender<crate::payments::Intent> {
+        &self.ledger
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
         truncate_millis(self.clock.now())
+    }
+
+    /// Keyset pagination: the key to continue after and the page size.
+    pub(crate) fn page_start(
+        &self,
+        scope: &str,
+        max_results: Option<i32>,
+        next_token: Option<&str>,
+    ) -> CoreResult<(Option<String>, usize)> {
+        let limit = page_size(max_results)?;
+        let after = next_token
+            .map(|t| self.pages.decode(scope, t, "nextToken"))
+            .transpose()?;
+        Ok((after, limit))
+    }
+
+    /// Keyset pagination: `items` were fetched with `limit + 1`.
+    pub(crate) fn page_end<T>(
+        &self,
+        scope: &str,
+        mut items: Vec<T>,
+        limit: usize,
+        key: impl Fn(&T) -> &str,
+    ) -> Page<T> {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|i| self.pages.encode(scope, key(i)))
+        } else {
+            None
+        };
+        Page { items, next }
     }
 
     /// Resolve the manager named by `arn` for the caller (B30-B32): an ARN of another
@@ -142,7 +185,7 @@ impl DataPlane {
         Ok(Owner { manager, user_id })
     }
 
-    async fn replay(
+    pub(crate) async fn replay(
         &self,
         caller: &Caller,
         op: &str,
@@ -265,6 +308,23 @@ impl DataPlane {
         }
     }
 
+    /// A live (not deleted) instrument of the owner, under any connector.
+    pub(crate) async fn live_instrument(
+        &self,
+        owner: &Owner,
+        id: &str,
+    ) -> CoreResult<Option<Instrument>> {
+        Ok(self
+            .store
+            .instrument_get(&owner.manager.account_id, id)
+            .await?
+            .filter(|i| {
+                i.status != InstrumentStatus::Deleted
+                    && i.manager_id == owner.manager.id
+                    && i.user_id == owner.user_id
+            }))
+    }
+
     /// A live instrument of the owner. Another user's, a deleted one or one under another
     /// connector is "not found" (B16).
     async fn owned_instrument(
@@ -305,7 +365,6 @@ impl DataPlane {
         next_token: Option<&str>,
     ) -> CoreResult<Page<Instrument>> {
         let owner = self.owner(actor, manager_arn).await?;
-        let limit = page_size(max_results)?;
         let scope = format!(
             "{}/ListPaymentInstruments/{}/{}/{}",
             owner.manager.account_id,
@@ -313,10 +372,8 @@ impl DataPlane {
             owner.user_id,
             connector_id.unwrap_or("")
         );
-        let after = next_token
-            .map(|t| self.pages.decode(&scope, t, "nextToken"))
-            .transpose()?;
-        let mut items = self
+        let (after, limit) = self.page_start(&scope, max_results, next_token)?;
+        let items = self
             .store
             .instrument_list(
                 &owner.manager.account_id,
@@ -327,13 +384,7 @@ impl DataPlane {
                 limit + 1,
             )
             .await?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|i| self.pages.encode(&scope, &i.id))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(self.page_end(&scope, items, limit, |i| &i.id))
     }
 
     /// Soft delete (seed 000): 404 when missing or already deleted; 403 when the userId,

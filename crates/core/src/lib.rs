@@ -11,7 +11,9 @@ pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod instruments;
+pub mod money;
 pub mod paging;
+pub mod payments;
 pub mod store;
 
 pub use clock::{Clock, SystemClock};

@@ -8,7 +8,7 @@
 //! * guarded state changes (a manager cannot start deleting while it has connectors; a
 //!   connector cannot be created under a manager that is absent or deleting) are single
 //!   atomic statements or transactions, never read-then-write in the core.
-use crate::domain::{Connector, CredentialProvider, Instrument, Manager};
+use crate::domain::{Connector, CredentialProvider, Instrument, Manager, Payment, Session};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,4 +187,69 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<Instrument>>;
+
+    // Sessions, keyed by (account, id). Delete is a hard delete.
+    async fn session_insert(
+        &self,
+        s: &Session,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()>;
+    async fn session_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Session>>;
+    async fn session_delete(&self, account_id: &str, id: &str) -> StoreResult<bool>;
+    async fn session_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>>;
+
+    /// The payment recorded under a clientToken, if any (replays, B8).
+    async fn payment_by_token(&self, account_id: &str, token: &str)
+    -> StoreResult<Option<Payment>>;
+    /// Every payment of a session, oldest first (audit).
+    async fn payments_of_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Vec<Payment>>;
+
+    /// Open one write transaction for a batch of payments (group commit): reservations,
+    /// releases and records inside it become durable together at `commit`.
+    async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>>;
+}
+
+/// Outcome of reserving an amount against a session's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserve {
+    /// Debited; the remaining budget afterwards (None when the session has no cap).
+    Reserved {
+        remaining: Option<i64>,
+    },
+    Insufficient {
+        remaining: i64,
+    },
+    Expired,
+    NotFound,
+}
+
+/// A write transaction over the payment ledger. Dropping it without `commit` rolls back.
+#[async_trait::async_trait]
+pub trait PaymentTx: Send {
+    /// The budget rule, as ONE atomic statement: if the session exists, has not expired at
+    /// `now` and `spent + amount <= cap` (or has no cap), add `amount` to `spent`.
+    async fn reserve(
+        &mut self,
+        account_id: &str,
+        session_id: &str,
+        amount: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Reserve>;
+    /// Give back a reservation whose signature failed.
+    async fn release(&mut self, account_id: &str, session_id: &str, amount: i64)
+    -> StoreResult<()>;
+    /// Record a signed payment; `Duplicate(ClientToken)` when its token is already used.
+    async fn record(&mut self, p: &Payment) -> StoreResult<()>;
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

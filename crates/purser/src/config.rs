@@ -26,9 +26,13 @@ pub struct ServeArgs {
     /// [default: an SQLite file purser.db in the data dir]
     #[arg(long, env = "PURSER_DATABASE_URL", hide_env = true)]
     pub database_url: Option<String>,
-    /// TOML configuration file (same keys as the options, plus [[credentials]])
+    /// TOML configuration file (same keys as the options, plus [[credentials]] and [rpc])
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// FOR TESTS ONLY: let `POST /_purser/test/clock {"advanceSeconds": N}` move the
+    /// server's clock forward (to test session expiry without waiting)
+    #[arg(long, env = "PURSER_TEST_CLOCK", hide_env = true)]
+    pub test_clock: bool,
 }
 
 /// The TOML file.
@@ -70,6 +74,7 @@ pub struct Config {
     pub extra_credentials: Vec<Credential>,
     pub master_key: Option<Secret>,
     pub rpc: purser_chain::RpcConfig,
+    pub test_clock: bool,
 }
 
 /// Reads an environment variable; empty counts as unset.
@@ -154,6 +159,7 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         extra_credentials,
         master_key,
         rpc,
+        test_clock: args.test_clock,
     })
 }
 

@@ -85,7 +85,18 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     } else {
         bail!("unsupported PURSER_DATABASE_URL scheme (this build supports sqlite://PATH)");
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let test_clock = cfg
+        .test_clock
+        .then(|| Arc::new(purser_core::clock::OffsetClock::default()));
+    let clock: Arc<dyn Clock> = match &test_clock {
+        Some(c) => {
+            tracing::warn!(
+                "--test-clock is on: POST /_purser/test/clock can move this server's time"
+            );
+            c.clone()
+        }
+        None => Arc::new(SystemClock),
+    };
     let vault = Vault::new(master);
     let control = Arc::new(ControlPlane::new(
         store.clone(),
@@ -98,13 +109,12 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
 
     let mut credentials = vec![root.clone()];
     credentials.extend(cfg.extra_credentials.iter().cloned());
-    let app = purser_server::router(purser_server::AppState::new(
-        credentials,
-        cfg.region.clone(),
-        control,
-        data,
-        clock,
-    )?);
+    let state =
+        purser_server::AppState::new(credentials, cfg.region.clone(), control, data, clock)?;
+    let app = match test_clock {
+        Some(c) => purser_server::router_with_test_clock(state, c),
+        None => purser_server::router(state),
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;

@@ -326,10 +326,10 @@ impl Intercept for Wire {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(bytes) = context.response().body().bytes() {
-            if let Some(exchange) = self.0.lock().unwrap().as_mut() {
-                exchange.body = Some(String::from_utf8_lossy(bytes).into_owned());
-            }
+        if let Some(bytes) = context.response().body().bytes()
+            && let Some(exchange) = self.0.lock().unwrap().as_mut()
+        {
+            exchange.body = Some(String::from_utf8_lossy(bytes).into_owned());
         }
         Ok(())
     }

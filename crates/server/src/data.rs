@@ -1,7 +1,9 @@
 //! Data-plane handlers: generated wire types <-> `purser_core::instruments`.
 use purser_chain::Chain;
-use purser_core::domain::{Instrument, InstrumentStatus, Network};
+use purser_core::domain::{Instrument, InstrumentStatus, Network, Payment, Session};
 use purser_core::instruments::{Actor, DataPlane, NewInstrument};
+use purser_core::money::format_usd;
+use purser_core::payments::{PaymentKind, PaymentRequest, SessionInput, X402Input};
 use purser_core::{Caller, CoreError, CoreResult};
 use purser_model::data as d;
 use purser_model::{AwsError, OperationDef, Timestamp};
@@ -33,6 +35,11 @@ pub async fn dispatch(
         "ListPaymentInstruments" => call!(list_instruments),
         "DeletePaymentInstrument" => call!(delete_instrument),
         "GetPaymentInstrumentBalance" => call!(balance),
+        "CreatePaymentSession" => call!(create_session),
+        "GetPaymentSession" => call!(get_session),
+        "ListPaymentSessions" => call!(list_sessions),
+        "DeletePaymentSession" => call!(delete_session),
+        "ProcessPayment" => call!(process_payment),
         other => Err(AwsError::other(
             "UnknownOperationException",
             404,
@@ -277,6 +284,171 @@ async fn balance(
         },
         payment_instrument_id: i.id,
     })
+}
+
+// ----- sessions and payments ---------------------------------------------------------------
+
+fn usd(micros: i64) -> d::Amount {
+    d::Amount {
+        value: format_usd(micros),
+        currency: d::Currency::Usd,
+    }
+}
+
+fn session_view(caller: &Caller, s: Session) -> d::PaymentSession {
+    d::PaymentSession {
+        payment_manager_arn: purser_core::control::manager_arn(caller, &s.manager_id),
+        limits: s.cap.map(|c| d::SessionLimits {
+            max_spend_amount: usd(c),
+        }),
+        available_limits: s.remaining().map(|r| d::AvailableLimits {
+            available_spend_amount: Some(usd(r)),
+            updated_at: Some(Timestamp(s.updated_at)),
+        }),
+        expiry_time_in_minutes: s.expiry_minutes,
+        created_at: Timestamp(s.created_at),
+        updated_at: Timestamp(s.updated_at),
+        payment_session_id: s.id,
+        user_id: s.user_id,
+    }
+}
+
+async fn create_session(
+    dp: &DataPlane,
+    caller: &Caller,
+    mut req: d::CreatePaymentSessionRequest,
+) -> CoreResult<d::CreatePaymentSessionResponse> {
+    req.agent_name = None;
+    let idem = idempotency(req.client_token.take(), &req);
+    let input = SessionInput {
+        manager_arn: req.payment_manager_arn,
+        expiry_minutes: req.expiry_time_in_minutes,
+        max_spend: req.limits.map(|l| l.max_spend_amount.value),
+    };
+    let s = dp
+        .create_session(&actor(caller, req.user_id), input, idem.as_ref())
+        .await?;
+    Ok(d::CreatePaymentSessionResponse {
+        payment_session: session_view(caller, s),
+    })
+}
+
+async fn get_session(
+    dp: &DataPlane,
+    caller: &Caller,
+    req: d::GetPaymentSessionRequest,
+) -> CoreResult<d::GetPaymentSessionResponse> {
+    let s = dp
+        .get_session(
+            &actor(caller, req.user_id),
+            &req.payment_manager_arn,
+            &req.payment_session_id,
+        )
+        .await?;
+    Ok(d::GetPaymentSessionResponse {
+        payment_session: session_view(caller, s),
+    })
+}
+
+async fn list_sessions(
+    dp: &DataPlane,
+    caller: &Caller,
+    req: d::ListPaymentSessionsRequest,
+) -> CoreResult<d::ListPaymentSessionsResponse> {
+    let page = dp
+        .list_sessions(
+            &actor(caller, req.user_id),
+            &req.payment_manager_arn,
+            req.max_results,
+            req.next_token.as_deref(),
+        )
+        .await?;
+    Ok(d::ListPaymentSessionsResponse {
+        payment_sessions: page
+            .items
+            .into_iter()
+            .map(|s| d::PaymentSessionSummary {
+                payment_manager_arn: purser_core::control::manager_arn(caller, &s.manager_id),
+                expiry_time_in_minutes: s.expiry_minutes,
+                created_at: Timestamp(s.created_at),
+                updated_at: Timestamp(s.updated_at),
+                payment_session_id: s.id,
+                user_id: s.user_id,
+            })
+            .collect(),
+        next_token: page.next,
+    })
+}
+
+async fn delete_session(
+    dp: &DataPlane,
+    caller: &Caller,
+    req: d::DeletePaymentSessionRequest,
+) -> CoreResult<d::DeletePaymentSessionResponse> {
+    dp.delete_session(
+        &actor(caller, req.user_id),
+        &req.payment_manager_arn,
+        &req.payment_session_id,
+    )
+    .await?;
+    Ok(d::DeletePaymentSessionResponse {
+        status: d::PaymentSessionStatus::Deleted,
+    })
+}
+
+fn payment_view(caller: &Caller, p: Payment) -> CoreResult<d::ProcessPaymentResponse> {
+    let payload: serde_json::Value = serde_json::from_str(&p.output)
+        .map_err(|_| CoreError::Internal("A stored payment output is malformed.".into()))?;
+    Ok(d::ProcessPaymentResponse {
+        payment_manager_arn: purser_core::control::manager_arn(caller, &p.manager_id),
+        payment_type: d::PaymentType::CryptoX402,
+        status: d::PaymentStatus::ProofGenerated,
+        payment_output: d::PaymentOutput::CryptoX402(d::CryptoX402PaymentOutput {
+            version: p.version,
+            payload,
+        }),
+        created_at: Timestamp(p.created_at),
+        updated_at: Timestamp(p.created_at),
+        process_payment_id: p.id,
+        payment_session_id: p.session_id,
+        payment_instrument_id: p.instrument_id,
+    })
+}
+
+async fn process_payment(
+    dp: &DataPlane,
+    caller: &Caller,
+    mut req: d::ProcessPaymentRequest,
+) -> CoreResult<d::ProcessPaymentResponse> {
+    req.agent_name = None;
+    let idem = idempotency(req.client_token.take(), &req);
+    let kind = |t: d::PaymentType| match t {
+        d::PaymentType::CryptoX402 => PaymentKind::CryptoX402,
+        d::PaymentType::Mpp => PaymentKind::Mpp,
+    };
+    let (input_kind, x402) = match req.payment_input {
+        d::PaymentInput::CryptoX402(x) => (
+            PaymentKind::CryptoX402,
+            Some(X402Input {
+                version: x.version,
+                payload: x.payload,
+                permit2_allowance_limit: x.permit2_allowance_limit,
+            }),
+        ),
+        d::PaymentInput::Mpp(_) => (PaymentKind::Mpp, None),
+    };
+    let request = PaymentRequest {
+        manager_arn: req.payment_manager_arn,
+        session_id: req.payment_session_id,
+        instrument_id: req.payment_instrument_id,
+        kind: kind(req.payment_type),
+        input_kind,
+        x402,
+    };
+    let p = dp
+        .process_payment(&actor(caller, req.user_id), request, idem.as_ref())
+        .await?;
+    payment_view(caller, p)
 }
 
 #[cfg(test)]

@@ -77,3 +77,25 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(pipeline::handle)
         .with_state(state)
 }
+
+/// `router` plus `POST /_purser/test/clock` `{"advanceSeconds": N}`, which moves the given
+/// clock forward (for tests of expiry; `purser serve --test-clock` only).
+pub fn router_with_test_clock(
+    state: AppState,
+    clock: Arc<purser_core::clock::OffsetClock>,
+) -> axum::Router {
+    let advance = move |axum::Json(body): axum::Json<serde_json::Value>| {
+        let clock = clock.clone();
+        async move {
+            let secs = body
+                .get("advanceSeconds")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            let now = clock.advance_millis(secs.saturating_mul(1000));
+            axum::Json(serde_json::json!({"now": now.unix_timestamp()}))
+        }
+    };
+    axum::Router::new()
+        .route("/_purser/test/clock", axum::routing::post(advance))
+        .merge(router(state))
+}

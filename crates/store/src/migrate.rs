@@ -7,15 +7,26 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+macro_rules! migration {
+    ($engine:literal, $version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!(
+                "../migrations/",
+                $engine,
+                "/000",
+                $version,
+                "_",
+                $name,
+                ".sql"
+            )),
+        }
+    };
+}
+
 pub(crate) const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "control_plane",
-        sql: include_str!("../migrations/sqlite/0001_control_plane.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "instruments",
-        sql: include_str!("../migrations/sqlite/0002_instruments.sql"),
-    },
+    migration!("sqlite", 1, "control_plane"),
+    migration!("sqlite", 2, "instruments"),
+    migration!("sqlite", 3, "sessions_payments"),
 ];

@@ -738,6 +738,259 @@ impl Store for SqliteStore {
         .map_err(backend)?;
         rows.iter().map(instrument_from_row).collect()
     }
+
+    async fn session_insert(
+        &self,
+        x: &Session,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        record_idempotency(&mut tx, &x.account_id, idem).await?;
+        sqlx::query(
+            "INSERT INTO sessions (account_id, id, manager_id, user_id, expiry_minutes, expires_at, cap, spent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&x.account_id)
+        .bind(&x.id)
+        .bind(&x.manager_id)
+        .bind(&x.user_id)
+        .bind(x.expiry_minutes)
+        .bind(ms(x.expires_at))
+        .bind(x.cap)
+        .bind(x.spent)
+        .bind(ms(x.created_at))
+        .bind(ms(x.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn session_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Session>> {
+        sqlx::query("SELECT * FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn session_delete(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn session_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        sqlx::query(
+            "SELECT * FROM sessions WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND id > $4 ORDER BY id LIMIT $5",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(user_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(session_from_row)
+        .collect()
+    }
+
+    async fn payment_by_token(
+        &self,
+        account_id: &str,
+        token: &str,
+    ) -> StoreResult<Option<Payment>> {
+        sqlx::query("SELECT * FROM payments WHERE account_id = $1 AND client_token = $2")
+            .bind(account_id)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(payment_from_row)
+            .transpose()
+    }
+
+    async fn payments_of_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Vec<Payment>> {
+        sqlx::query("SELECT * FROM payments WHERE account_id = $1 AND session_id = $2 ORDER BY created_at, id")
+            .bind(account_id)
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(payment_from_row)
+            .collect()
+    }
+
+    async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>> {
+        let tx = self.pool.begin().await.map_err(backend)?;
+        Ok(Box::new(SqlitePaymentTx { tx }))
+    }
+}
+
+struct SqlitePaymentTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+#[async_trait]
+impl PaymentTx for SqlitePaymentTx {
+    async fn reserve(
+        &mut self,
+        account_id: &str,
+        session_id: &str,
+        amount: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Reserve> {
+        let now = ms(now);
+        let row = sqlx::query(
+            "UPDATE sessions SET spent = spent + $1, updated_at = $2 WHERE account_id = $3 AND id = $4 AND expires_at > $2 AND (cap IS NULL OR spent + $1 <= cap) RETURNING cap - spent AS remaining",
+        )
+        .bind(amount)
+        .bind(now)
+        .bind(account_id)
+        .bind(session_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        if let Some(row) = row {
+            return Ok(Reserve::Reserved {
+                remaining: row.try_get("remaining").map_err(backend)?,
+            });
+        }
+        let row = sqlx::query("SELECT expires_at, cap - spent AS remaining FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(session_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok(match row {
+            None => Reserve::NotFound,
+            Some(r) if r.try_get::<i64, _>("expires_at").map_err(backend)? <= now => {
+                Reserve::Expired
+            }
+            Some(r) => Reserve::Insufficient {
+                remaining: r
+                    .try_get::<Option<i64>, _>("remaining")
+                    .map_err(backend)?
+                    .unwrap_or(0),
+            },
+        })
+    }
+
+    async fn release(
+        &mut self,
+        account_id: &str,
+        session_id: &str,
+        amount: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET spent = spent - $1 WHERE account_id = $2 AND id = $3")
+            .bind(amount)
+            .bind(account_id)
+            .bind(session_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record(&mut self, p: &Payment) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO payments (account_id, id, session_id, instrument_id, manager_id, user_id, client_token, fingerprint, payment_type, version, scheme, network, payer, payee, asset, amount, debited, output, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(&p.account_id)
+        .bind(&p.id)
+        .bind(&p.session_id)
+        .bind(&p.instrument_id)
+        .bind(&p.manager_id)
+        .bind(&p.user_id)
+        .bind(&p.client_token)
+        .bind(p.fingerprint.as_ref().map(|f| f.to_vec()))
+        .bind(&p.payment_type)
+        .bind(&p.version)
+        .bind(&p.scheme)
+        .bind(&p.network)
+        .bind(&p.payer)
+        .bind(&p.payee)
+        .bind(&p.asset)
+        .bind(&p.amount)
+        .bind(p.debited)
+        .bind(&p.output)
+        .bind(ms(p.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate(Unique::ClientToken) } else { backend(e) })?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(backend)
+    }
+}
+
+fn session_from_row(r: &SqliteRow) -> StoreResult<Session> {
+    Ok(Session {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        user_id: r.try_get("user_id").map_err(backend)?,
+        expiry_minutes: r.try_get("expiry_minutes").map_err(backend)?,
+        expires_at: time(r.try_get("expires_at").map_err(backend)?),
+        cap: r.try_get("cap").map_err(backend)?,
+        spent: r.try_get("spent").map_err(backend)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+fn payment_from_row(r: &SqliteRow) -> StoreResult<Payment> {
+    let fp: Option<Vec<u8>> = r.try_get("fingerprint").map_err(backend)?;
+    Ok(Payment {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        session_id: r.try_get("session_id").map_err(backend)?,
+        instrument_id: r.try_get("instrument_id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        user_id: r.try_get("user_id").map_err(backend)?,
+        client_token: r.try_get("client_token").map_err(backend)?,
+        fingerprint: fp
+            .map(|f| {
+                f.try_into()
+                    .map_err(|_| StoreError::Backend("bad fingerprint column".into()))
+            })
+            .transpose()?,
+        payment_type: r.try_get("payment_type").map_err(backend)?,
+        version: r.try_get("version").map_err(backend)?,
+        scheme: r.try_get("scheme").map_err(backend)?,
+        network: r.try_get("network").map_err(backend)?,
+        payer: r.try_get("payer").map_err(backend)?,
+        payee: r.try_get("payee").map_err(backend)?,
+        asset: r.try_get("asset").map_err(backend)?,
+        amount: r.try_get("amount").map_err(backend)?,
+        debited: r.try_get("debited").map_err(backend)?,
+        output: r.try_get("output").map_err(backend)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+    })
 }
 
 fn instrument_from_row(r: &SqliteRow) -> StoreResult<Instrument> {

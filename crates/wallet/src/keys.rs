@@ -199,3 +199,55 @@ mod tests {
         assert_ne!(v.create_wallet(KeyKind::Ed25519, b"x").address, s.address);
     }
 }
+
+impl Vault {
+    /// Sign a 32-byte digest (e.g. an EIP-712 hash) with a sealed secp256k1 key:
+    /// `r || s || v`, s normalised low, v = 27 + recovery id (Ethereum convention).
+    pub fn sign_secp256k1_digest(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<[u8; 65], VaultError> {
+        self.with_secp256k1(aad, sealed, |key| {
+            let (sig, recid) = key
+                .sign_prehash_recoverable(digest)
+                .map_err(|_| VaultError::Malformed)?;
+            let mut out = [0u8; 65];
+            out[..64].copy_from_slice(&sig.to_bytes());
+            out[64] = 27 + recid.to_byte();
+            Ok(out)
+        })?
+    }
+}
+
+#[cfg(test)]
+mod signing_tests {
+    use super::*;
+    use crate::MasterKey;
+    use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+
+    #[test]
+    fn digest_signature_recovers_the_wallet_address() {
+        let v = Vault::new(MasterKey::generate());
+        let w = v.create_wallet(KeyKind::Secp256k1, b"inst");
+        let digest = [42u8; 32];
+        let sig = v
+            .sign_secp256k1_digest(b"inst", &w.sealed_key, &digest)
+            .unwrap();
+        assert!(sig[64] == 27 || sig[64] == 28);
+        let signature = Signature::from_slice(&sig[..64]).unwrap();
+        assert!(signature.normalize_s().is_none(), "s must already be low");
+        let recid = RecoveryId::from_byte(sig[64] - 27).unwrap();
+        let key = VerifyingKey::recover_from_prehash(&digest, &signature, recid).unwrap();
+        let point = key.to_encoded_point(false);
+        let hash = Keccak256::digest(&point.as_bytes()[1..]);
+        let mut addr = [0u8; 20];
+        addr.copy_from_slice(&hash[12..]);
+        assert_eq!(eip55(&addr), w.address);
+        assert!(
+            v.sign_secp256k1_digest(b"other", &w.sealed_key, &digest)
+                .is_err()
+        );
+    }
+}

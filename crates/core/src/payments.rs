@@ -1,0 +1,690 @@
+//! Payment sessions (B20) and ProcessPayment (B21-B24): x402 `exact` on EVM chains,
+//! signed with the instrument's self-custody key, under a session budget that cannot be
+//! beaten.
+//!
+//! The budget rule lives in ONE place: the store's atomic `reserve` statement, executed
+//! before any signature exists. Payments go through a single ledger writer per process
+//! that groups concurrent payments into one write transaction (group commit): reserve
+//! each, sign the reserved ones in parallel, release the reservation of any that failed to
+//! sign, record the signed ones, commit once (durable), and only then reply.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use purser_chain::Family;
+use purser_chain::x402::{self, Authorization, ExactEvmRequirement};
+use purser_wallet::Vault;
+use rand::RngCore;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::*;
+use crate::instruments::{Actor, DataPlane, Owner, key_aad};
+use crate::money::{self, format_usd};
+use crate::store::{IdempotencyWrite, Reserve, Store, StoreError, Unique};
+use crate::{CoreError, CoreResult, Idempotency};
+
+/// Largest number of payments grouped into one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// Input of CreatePaymentSession (after wire validation).
+#[derive(Debug, Clone)]
+pub struct SessionInput {
+    pub manager_arn: String,
+    pub expiry_minutes: i32,
+    /// `limits.maxSpendAmount.value`, a decimal USD string.
+    pub max_spend: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentKind {
+    CryptoX402,
+    Mpp,
+}
+
+/// The x402 member of ProcessPayment's paymentInput.
+#[derive(Debug, Clone)]
+pub struct X402Input {
+    pub version: String,
+    pub payload: serde_json::Value,
+    pub permit2_allowance_limit: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaymentRequest {
+    pub manager_arn: String,
+    pub session_id: String,
+    pub instrument_id: String,
+    pub kind: PaymentKind,
+    /// Which member of the paymentInput union was sent.
+    pub input_kind: PaymentKind,
+    pub x402: Option<X402Input>,
+}
+
+fn session_not_found(id: &str) -> CoreError {
+    CoreError::NotFound(format!("Payment session '{id}' not found."))
+}
+
+/// ProcessPayment's answer for a session that does not exist for the caller (B21).
+fn payment_session_not_found(id: &str) -> CoreError {
+    CoreError::rule(format!("Payment session not found: '{id}'."))
+}
+
+fn session_expired(id: &str) -> CoreError {
+    CoreError::rule(format!("Payment session '{id}' has expired."))
+}
+
+fn insufficient(id: &str, remaining: i64, requested: i64) -> CoreError {
+    CoreError::rule(format!(
+        "Insufficient budget in payment session '{id}': remaining {} USD, requested {} USD.",
+        format_usd(remaining),
+        format_usd(requested)
+    ))
+}
+
+impl DataPlane {
+    // ----- sessions -------------------------------------------------------------------
+
+    pub async fn create_session(
+        &self,
+        actor: &Actor,
+        input: SessionInput,
+        idem: Option<&Idempotency>,
+    ) -> CoreResult<Session> {
+        const OP: &str = "CreatePaymentSession";
+        let owner = self.owner(actor, &input.manager_arn).await?;
+        let caller = &actor.caller;
+        if let Some(id) = self.replay(caller, OP, idem).await? {
+            return self
+                .store()
+                .session_get(&caller.account_id, &id)
+                .await?
+                .ok_or_else(|| session_not_found(&id));
+        }
+        let cap = match &input.max_spend {
+            None => None,
+            Some(v) => Some(
+                money::parse_usd(v)
+                    .filter(|c| *c > 0 && *c <= money::MAX_CAP)
+                    .ok_or_else(|| {
+                        CoreError::validation(
+                            "limits.maxSpendAmount.value",
+                            "limits.maxSpendAmount.value must be a decimal number of USD greater than 0 and at most 10000, with at most 6 decimal places.",
+                        )
+                    })?,
+            ),
+        };
+        let now = self.now();
+        let s = Session {
+            account_id: caller.account_id.clone(),
+            id: crate::ids::session_id(),
+            manager_id: owner.manager.id,
+            user_id: owner.user_id,
+            expiry_minutes: input.expiry_minutes,
+            expires_at: now + time::Duration::minutes(input.expiry_minutes as i64),
+            cap,
+            spent: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let write = idem.map(|i| IdempotencyWrite {
+            operation: OP,
+            token: &i.token,
+            fingerprint: i.fingerprint,
+            resource_id: &s.id,
+            at: now,
+        });
+        match self.store().session_insert(&s, write.as_ref()).await {
+            Ok(()) => Ok(s),
+            Err(StoreError::Duplicate(Unique::ClientToken)) => {
+                match self.replay(caller, OP, idem).await? {
+                    Some(id) => self
+                        .store()
+                        .session_get(&caller.account_id, &id)
+                        .await?
+                        .ok_or_else(|| session_not_found(&id)),
+                    None => Err(CoreError::Internal("idempotency record vanished".into())),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn owned_session(&self, owner: &Owner, id: &str) -> CoreResult<Option<Session>> {
+        Ok(self
+            .store()
+            .session_get(&owner.manager.account_id, id)
+            .await?
+            .filter(|s| s.manager_id == owner.manager.id && s.user_id == owner.user_id))
+    }
+
+    pub async fn get_session(
+        &self,
+        actor: &Actor,
+        manager_arn: &str,
+        id: &str,
+    ) -> CoreResult<Session> {
+        let owner = self.owner(actor, manager_arn).await?;
+        self.owned_session(&owner, id)
+            .await?
+            .ok_or_else(|| session_not_found(id))
+    }
+
+    pub async fn delete_session(
+        &self,
+        actor: &Actor,
+        manager_arn: &str,
+        id: &str,
+    ) -> CoreResult<()> {
+        let owner = self.owner(actor, manager_arn).await?;
+        self.owned_session(&owner, id)
+            .await?
+            .ok_or_else(|| session_not_found(id))?;
+        if !self
+            .store()
+            .session_delete(&owner.manager.account_id, id)
+            .await?
+        {
+            return Err(session_not_found(id));
+        }
+        Ok(())
+    }
+
+    pub async fn list_sessions(
+        &self,
+        actor: &Actor,
+        manager_arn: &str,
+        max_results: Option<i32>,
+        next_token: Option<&str>,
+    ) -> CoreResult<Page<Session>> {
+        let owner = self.owner(actor, manager_arn).await?;
+        let scope = format!(
+            "{}/ListPaymentSessions/{}/{}",
+            owner.manager.account_id, owner.manager.id, owner.user_id
+        );
+        let (after, limit) = self.page_start(&scope, max_results, next_token)?;
+        let items = self
+            .store()
+            .session_list(
+                &owner.manager.account_id,
+                &owner.manager.id,
+                &owner.user_id,
+                after.as_deref(),
+                limit + 1,
+            )
+            .await?;
+        Ok(self.page_end(&scope, items, limit, |s| &s.id))
+    }
+
+    // ----- ProcessPayment --------------------------------------------------------------
+
+    /// The audit trail of a session (every signed payment, oldest first).
+    pub async fn session_payments(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> CoreResult<Vec<Payment>> {
+        Ok(self
+            .store()
+            .payments_of_session(account_id, session_id)
+            .await?)
+    }
+
+    pub async fn process_payment(
+        &self,
+        actor: &Actor,
+        req: PaymentRequest,
+        idem: Option<&Idempotency>,
+    ) -> CoreResult<Payment> {
+        let owner = self.owner(actor, &req.manager_arn).await?;
+        let account = owner.manager.account_id.clone();
+        // B8: a replay answers even after the session was deleted.
+        if let Some(i) = idem
+            && let Some(p) = self.store().payment_by_token(&account, &i.token).await?
+        {
+            return replay_payment(p, i);
+        }
+        // 1. the request
+        if req.kind != req.input_kind {
+            return Err(CoreError::validation(
+                "paymentInput",
+                format!(
+                    "paymentType {} requires paymentInput.{}.",
+                    kind_name(req.kind),
+                    if req.kind == PaymentKind::CryptoX402 {
+                        "cryptoX402"
+                    } else {
+                        "mpp"
+                    }
+                ),
+            ));
+        }
+        let Some(input) = req
+            .x402
+            .as_ref()
+            .filter(|_| req.kind == PaymentKind::CryptoX402)
+        else {
+            return Err(CoreError::validation(
+                "paymentType",
+                "paymentType MPP is not supported by this server yet; use CRYPTO_X402.",
+            ));
+        };
+        let requirement = x402::parse_exact_evm(
+            &input.version,
+            &input.payload,
+            input.permit2_allowance_limit.as_deref(),
+        )
+        .map_err(|e| CoreError::validation(&e.field, e.message))?;
+        // 2. the session
+        let now = self.now();
+        let session = self
+            .owned_session(&owner, &req.session_id)
+            .await?
+            .ok_or_else(|| payment_session_not_found(&req.session_id))?;
+        if session.expires_at <= now {
+            return Err(session_expired(&session.id));
+        }
+        // 3. the instrument
+        let instrument = self
+            .live_instrument(&owner, &req.instrument_id)
+            .await?
+            .ok_or_else(|| {
+                CoreError::validation(
+                    "paymentInstrumentId",
+                    format!("Payment instrument not found: '{}'.", req.instrument_id),
+                )
+            })?;
+        if instrument.status != InstrumentStatus::Active {
+            return Err(CoreError::validation(
+                "paymentInstrumentId",
+                format!(
+                    "Payment instrument '{}' is {}, not ACTIVE.",
+                    instrument.id,
+                    instrument.status.as_str()
+                ),
+            ));
+        }
+        if requirement.chain.family() != Family::Ethereum || instrument.network != Network::Ethereum
+        {
+            return Err(CoreError::validation(
+                "paymentInput.cryptoX402.payload.network",
+                format!(
+                    "Network {} does not match payment instrument '{}' on network {}.",
+                    requirement.network,
+                    instrument.id,
+                    instrument.network.as_str()
+                ),
+            ));
+        }
+        // 4. the budget, pre-checked here (no transaction needed to refuse early) and
+        //    enforced atomically by the ledger writer.
+        let debit = match session.cap {
+            None => 0,
+            Some(cap) => match i64::try_from(requirement.amount).ok().filter(|a| *a <= cap) {
+                Some(a) => a,
+                None => {
+                    return Err(CoreError::rule(format!(
+                        "Insufficient budget in payment session '{}': remaining {} USD, requested {} USD.",
+                        session.id,
+                        format_usd(cap - session.spent),
+                        format_units(requirement.amount)
+                    )));
+                }
+            },
+        };
+        if let Some(remaining) = session.remaining()
+            && debit > remaining
+        {
+            return Err(insufficient(&session.id, remaining, debit));
+        }
+        let from = parse_address(&instrument.wallet_address)?;
+        let mut nonce = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let auth = x402::authorization_for(
+            &requirement,
+            from,
+            now.unix_timestamp().max(0) as u64,
+            nonce,
+        );
+        let payment = Payment {
+            account_id: account.clone(),
+            id: crate::ids::uuid_v4(),
+            session_id: session.id.clone(),
+            instrument_id: instrument.id.clone(),
+            manager_id: owner.manager.id.clone(),
+            user_id: owner.user_id.clone(),
+            client_token: idem.map(|i| i.token.clone()),
+            fingerprint: idem.map(|i| i.fingerprint),
+            payment_type: "CRYPTO_X402".into(),
+            version: input.version.clone(),
+            scheme: "exact".into(),
+            network: requirement.network.clone(),
+            payer: instrument.wallet_address.clone(),
+            payee: requirement.pay_to.clone(),
+            asset: requirement.asset.clone(),
+            amount: requirement.amount.to_string(),
+            debited: debit,
+            output: String::new(),
+            created_at: now,
+        };
+        let (reply, answer) = oneshot::channel();
+        let intent = Intent {
+            payment,
+            sign: SignJob {
+                aad: key_aad(&account, &instrument.id),
+                sealed_key: instrument.sealed_key.clone(),
+                requirement,
+                auth,
+            },
+            reply,
+        };
+        self.ledger()
+            .send(intent)
+            .await
+            .map_err(|_| CoreError::Internal("The payment ledger is not running.".into()))?;
+        let result = answer
+            .await
+            .map_err(|_| CoreError::Internal("The payment ledger stopped.".into()))?;
+        match (result, idem) {
+            (Ok(p), _) => Ok(p),
+            // lost a race with a concurrent request that used the same clientToken
+            (Err(LedgerError::DuplicateToken), Some(i)) => {
+                match self.store().payment_by_token(&account, &i.token).await? {
+                    Some(p) => replay_payment(p, i),
+                    None => Err(CoreError::Internal("idempotency record vanished".into())),
+                }
+            }
+            (Err(LedgerError::DuplicateToken), None) => {
+                Err(CoreError::Internal("duplicate payment".into()))
+            }
+            (Err(LedgerError::Core(e)), _) => Err(e),
+        }
+    }
+}
+
+fn kind_name(k: PaymentKind) -> &'static str {
+    match k {
+        PaymentKind::CryptoX402 => "CRYPTO_X402",
+        PaymentKind::Mpp => "MPP",
+    }
+}
+
+/// Atomic units (6 decimals) as a decimal string, for amounts beyond i64.
+fn format_units(units: u128) -> String {
+    match i64::try_from(units) {
+        Ok(u) => format_usd(u),
+        Err(_) => format!("{}.{:06}", units / 1_000_000, units % 1_000_000),
+    }
+}
+
+fn replay_payment(p: Payment, idem: &Idempotency) -> CoreResult<Payment> {
+    if p.fingerprint == Some(idem.fingerprint) {
+        Ok(p)
+    } else {
+        Err(CoreError::IdempotencyMismatch(
+            "The clientToken was already used with a different request.".into(),
+        ))
+    }
+}
+
+fn parse_address(text: &str) -> CoreResult<[u8; 20]> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    let mut out = [0u8; 20];
+    if hex.len() != 40 {
+        return Err(CoreError::Internal(
+            "stored wallet address is malformed".into(),
+        ));
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| CoreError::Internal("stored wallet address is malformed".into()))?;
+    }
+    Ok(out)
+}
+
+// ----- the ledger writer ---------------------------------------------------------------
+
+struct SignJob {
+    aad: Vec<u8>,
+    sealed_key: Vec<u8>,
+    requirement: ExactEvmRequirement,
+    auth: Authorization,
+}
+
+pub(crate) struct Intent {
+    payment: Payment,
+    sign: SignJob,
+    reply: oneshot::Sender<Result<Payment, LedgerError>>,
+}
+
+enum LedgerError {
+    DuplicateToken,
+    Core(CoreError),
+}
+
+/// Start the ledger writer; returns the queue that feeds it.
+pub(crate) fn spawn_ledger(store: Arc<dyn Store>, vault: Vault) -> mpsc::Sender<Intent> {
+    let (tx, mut rx) = mpsc::channel::<Intent>(4096);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(i) => batch.push(i),
+                    Err(_) => break,
+                }
+            }
+            run_batch(&*store, &vault, batch).await;
+        }
+    });
+    tx
+}
+
+fn internal(msg: &str) -> LedgerError {
+    LedgerError::Core(CoreError::Internal(msg.into()))
+}
+
+async fn run_batch(store: &dyn Store, vault: &Vault, batch: Vec<Intent>) {
+    let mut tx = match store.begin_payments().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, "opening the payment transaction failed");
+            for i in batch {
+                let _ = i
+                    .reply
+                    .send(Err(internal("The payment could not be recorded.")));
+            }
+            return;
+        }
+    };
+    // Reserve each in arrival order; a clientToken seen earlier in the batch waits for it.
+    let mut reserved: Vec<Intent> = Vec::with_capacity(batch.len());
+    let mut done: Vec<(
+        oneshot::Sender<Result<Payment, LedgerError>>,
+        Result<Payment, LedgerError>,
+    )> = Vec::new();
+    let mut tokens: HashMap<(String, String), ()> = HashMap::new();
+    for intent in batch {
+        let p = &intent.payment;
+        if let Some(t) = &p.client_token
+            && tokens
+                .insert((p.account_id.clone(), t.clone()), ())
+                .is_some()
+        {
+            done.push((intent.reply, Err(LedgerError::DuplicateToken)));
+            continue;
+        }
+        match tx
+            .reserve(&p.account_id, &p.session_id, p.debited, p.created_at)
+            .await
+        {
+            Ok(Reserve::Reserved { .. }) => reserved.push(intent),
+            Ok(Reserve::Insufficient { remaining }) => {
+                let e = insufficient(&p.session_id, remaining, p.debited);
+                done.push((intent.reply, Err(LedgerError::Core(e))));
+            }
+            Ok(Reserve::Expired) => {
+                let e = session_expired(&p.session_id);
+                done.push((intent.reply, Err(LedgerError::Core(e))));
+            }
+            Ok(Reserve::NotFound) => {
+                let e = payment_session_not_found(&p.session_id);
+                done.push((intent.reply, Err(LedgerError::Core(e))));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reserving budget failed");
+                return fail_all(reserved, done, intent);
+            }
+        }
+    }
+    // Sign the reserved ones, in parallel across cores. If a signing worker dies, its
+    // payments are lost with it: roll the whole batch back rather than keep their budget.
+    let Some(signed) = sign_all(vault, reserved).await else {
+        return drop_batch(Vec::new(), done);
+    };
+    let mut recorded: Vec<(oneshot::Sender<Result<Payment, LedgerError>>, Payment)> = Vec::new();
+    for (intent, sig) in signed {
+        let mut p = intent.payment;
+        let sig = match sig {
+            Ok(sig) => sig,
+            Err(()) => {
+                if let Err(e) = tx.release(&p.account_id, &p.session_id, p.debited).await {
+                    tracing::error!(error = %e, "releasing a reservation failed");
+                    return drop_batch(recorded, done);
+                }
+                done.push((
+                    intent.reply,
+                    Err(internal("The payment could not be signed.")),
+                ));
+                continue;
+            }
+        };
+        p.output = x402::exact_evm_payload(&intent.sign.auth, &sig).to_string();
+        match tx.record(&p).await {
+            Ok(()) => recorded.push((intent.reply, p)),
+            Err(StoreError::Duplicate(Unique::ClientToken)) => {
+                // The token was committed by an earlier batch: give the budget back and
+                // answer with the original payment.
+                if tx
+                    .release(&p.account_id, &p.session_id, p.debited)
+                    .await
+                    .is_err()
+                {
+                    return drop_batch(recorded, done);
+                }
+                done.push((intent.reply, Err(LedgerError::DuplicateToken)));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording a payment failed");
+                done.push((
+                    intent.reply,
+                    Err(internal("The payment could not be recorded.")),
+                ));
+                return drop_batch(recorded, done);
+            }
+        }
+    }
+    // One durable commit for the whole batch; nothing signed leaves before it.
+    if let Err(e) = tx.commit().await {
+        tracing::error!(error = %e, "committing the payment batch failed");
+        return drop_batch(recorded, done);
+    }
+    for (reply, p) in recorded {
+        tracing::info!(payment_id = %p.id, session_id = %p.session_id, amount = %p.amount, network = %p.network, "payment signed");
+        let _ = reply.send(Ok(p));
+    }
+    for (reply, r) in done {
+        let _ = reply.send(r);
+    }
+}
+
+type Done = Vec<(
+    oneshot::Sender<Result<Payment, LedgerError>>,
+    Result<Payment, LedgerError>,
+)>;
+
+/// The transaction is abandoned (rolled back): nothing of it happened.
+fn drop_batch(recorded: Vec<(oneshot::Sender<Result<Payment, LedgerError>>, Payment)>, done: Done) {
+    for (reply, _) in recorded {
+        let _ = reply.send(Err(internal("The payment could not be recorded.")));
+    }
+    for (reply, r) in done {
+        // refusals (budget, expiry) stay true after a rollback; successes did not happen
+        let _ = reply.send(r);
+    }
+}
+
+fn fail_all(reserved: Vec<Intent>, done: Done, current: Intent) {
+    let _ = current
+        .reply
+        .send(Err(internal("The payment could not be recorded.")));
+    for i in reserved {
+        let _ = i
+            .reply
+            .send(Err(internal("The payment could not be recorded.")));
+    }
+    for (reply, r) in done {
+        let _ = reply.send(r);
+    }
+}
+
+async fn sign_all(
+    vault: &Vault,
+    items: Vec<Intent>,
+) -> Option<Vec<(Intent, Result<[u8; 65], ()>)>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    if items.len() <= 1 || workers <= 1 {
+        return Some(
+            items
+                .into_iter()
+                .map(|i| {
+                    let s = sign_one(vault, &i.sign);
+                    (i, s)
+                })
+                .collect(),
+        );
+    }
+    let chunk = items.len().div_ceil(workers);
+    let mut handles = Vec::new();
+    let mut items = items;
+    while !items.is_empty() {
+        let rest = items.split_off(chunk.min(items.len()));
+        let part = std::mem::replace(&mut items, rest);
+        let vault = vault.clone();
+        handles.push(tokio::task::spawn_blocking(move || {
+            part.into_iter()
+                .map(|i| {
+                    let s = sign_one(&vault, &i.sign);
+                    (i, s)
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut out = Vec::new();
+    let mut failed = false;
+    for h in handles {
+        match h.await {
+            Ok(v) => out.extend(v),
+            Err(e) => {
+                tracing::error!(error = %e, "a signing worker failed");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        for (i, _) in out {
+            let _ = i
+                .reply
+                .send(Err(internal("The payment could not be signed.")));
+        }
+        return None;
+    }
+    Some(out)
+}
+
+fn sign_one(vault: &Vault, job: &SignJob) -> Result<[u8; 65], ()> {
+    let digest = x402::transfer_with_authorization_digest(&job.requirement, &job.auth);
+    vault
+        .sign_secp256k1_digest(&job.aad, &job.sealed_key, &digest)
+        .map_err(|e| tracing::error!(error = %e, "signing failed"))
+}
