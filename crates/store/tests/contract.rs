@@ -281,3 +281,261 @@ async fn provider_in_use_cannot_be_deleted() {
         ProviderDelete::NotFound
     );
 }
+
+fn instrument(account: &str, id: &str, user: &str) -> Instrument {
+    Instrument {
+        account_id: account.into(),
+        manager_id: "m-aaaaaaaaaa".into(),
+        connector_id: "c-aaaaaaaaaa".into(),
+        id: id.into(),
+        user_id: user.into(),
+        network: Network::Ethereum,
+        wallet_address: "0x0000000000000000000000000000000000000001".into(),
+        linked_accounts: LinkedAccounts {
+            masked: "[]".into(),
+            sealed: vec![9; 40],
+        },
+        sealed_key: vec![7; 120],
+        status: InstrumentStatus::Active,
+        version: 1,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn instrument_soft_delete_is_versioned_and_kept() {
+    let (_d, s) = sqlite().await;
+    let a = "111122223333";
+    let i = instrument(a, "payment-instrument-AAAAAAAAAAAAAAA", "alice");
+    s.instrument_insert(&i, None).await.unwrap();
+    assert_eq!(s.instrument_get(a, &i.id).await.unwrap(), Some(i.clone()));
+    let later = t0() + Duration::seconds(5);
+    // a stale version loses
+    assert!(!s.instrument_soft_delete(a, &i.id, 0, later).await.unwrap());
+    assert!(s.instrument_soft_delete(a, &i.id, 1, later).await.unwrap());
+    // deleting again (same version read before) loses: one winner
+    assert!(!s.instrument_soft_delete(a, &i.id, 1, later).await.unwrap());
+    let kept = s.instrument_get(a, &i.id).await.unwrap().unwrap();
+    assert_eq!(kept.status, InstrumentStatus::Deleted);
+    assert_eq!(kept.version, 2);
+    assert_eq!(kept.created_at, t0());
+    assert_eq!(kept.updated_at, later);
+    assert!(
+        s.instrument_list(a, "m-aaaaaaaaaa", "alice", None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn instrument_lists_are_per_owner_and_connector() {
+    let (_d, s) = sqlite().await;
+    let a = "111122223333";
+    for n in 0..5 {
+        let mut i = instrument(a, &format!("payment-instrument-AAAAAAAAAAAAAA{n}"), "alice");
+        if n % 2 == 1 {
+            i.connector_id = "other-aaaaaaaaaa".into();
+        }
+        s.instrument_insert(&i, None).await.unwrap();
+    }
+    s.instrument_insert(
+        &instrument(a, "payment-instrument-BBBBBBBBBBBBBBB", "bob"),
+        None,
+    )
+    .await
+    .unwrap();
+    let all = s
+        .instrument_list(a, "m-aaaaaaaaaa", "alice", None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    let page = s
+        .instrument_list(a, "m-aaaaaaaaaa", "alice", None, Some(&all[1].id), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|i| &i.id).collect::<Vec<_>>(),
+        [&all[2].id, &all[3].id]
+    );
+    let filtered = s
+        .instrument_list(
+            a,
+            "m-aaaaaaaaaa",
+            "alice",
+            Some("other-aaaaaaaaaa"),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 2);
+    assert_eq!(
+        s.instrument_list(a, "m-aaaaaaaaaa", "bob", None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn session(account: &str, id: &str, cap: Option<i64>, expires_in: Duration) -> Session {
+    Session {
+        account_id: account.into(),
+        id: id.into(),
+        manager_id: "m-aaaaaaaaaa".into(),
+        user_id: "alice".into(),
+        expiry_minutes: 60,
+        expires_at: t0() + expires_in,
+        cap,
+        spent: 0,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+fn payment(
+    account: &str,
+    session_id: &str,
+    n: usize,
+    token: Option<&str>,
+    debited: i64,
+) -> Payment {
+    Payment {
+        account_id: account.into(),
+        id: format!("00000000-0000-4000-8000-{n:012}"),
+        session_id: session_id.into(),
+        instrument_id: "payment-instrument-AAAAAAAAAAAAAAA".into(),
+        manager_id: "m-aaaaaaaaaa".into(),
+        user_id: "alice".into(),
+        client_token: token.map(str::to_string),
+        fingerprint: token.map(|_| [3; 32]),
+        payment_type: "CRYPTO_X402".into(),
+        version: "2".into(),
+        scheme: "exact".into(),
+        network: "eip155:84532".into(),
+        payer: "0x01".into(),
+        payee: "0x02".into(),
+        asset: "0x03".into(),
+        amount: debited.to_string(),
+        debited,
+        output: "{}".into(),
+        created_at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn reserve_checks_budget_expiry_and_existence() {
+    let (_d, s) = sqlite().await;
+    let a = "111122223333";
+    s.session_insert(&session(a, "s1", Some(250_000), Duration::hours(1)), None)
+        .await
+        .unwrap();
+    s.session_insert(&session(a, "s2", None, Duration::hours(1)), None)
+        .await
+        .unwrap();
+    s.session_insert(&session(a, "old", Some(1), Duration::seconds(1)), None)
+        .await
+        .unwrap();
+    let mut tx = s.begin_payments().await.unwrap();
+    assert_eq!(
+        tx.reserve(a, "s1", 100_000, t0()).await.unwrap(),
+        Reserve::Reserved {
+            remaining: Some(150_000)
+        }
+    );
+    assert_eq!(
+        tx.reserve(a, "s1", 100_000, t0()).await.unwrap(),
+        Reserve::Reserved {
+            remaining: Some(50_000)
+        }
+    );
+    assert_eq!(
+        tx.reserve(a, "s1", 100_000, t0()).await.unwrap(),
+        Reserve::Insufficient { remaining: 50_000 }
+    );
+    tx.release(a, "s1", 100_000).await.unwrap();
+    assert_eq!(
+        tx.reserve(a, "s2", 0, t0()).await.unwrap(),
+        Reserve::Reserved { remaining: None }
+    );
+    assert_eq!(
+        tx.reserve(a, "old", 1, t0() + Duration::seconds(1))
+            .await
+            .unwrap(),
+        Reserve::Expired
+    );
+    assert_eq!(
+        tx.reserve(a, "nope", 1, t0()).await.unwrap(),
+        Reserve::NotFound
+    );
+    assert_eq!(
+        tx.reserve("444455556666", "s1", 1, t0()).await.unwrap(),
+        Reserve::NotFound
+    );
+    tx.record(&payment(a, "s1", 1, Some("tok"), 100_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        tx.record(&payment(a, "s1", 2, Some("tok"), 100_000)).await,
+        Err(StoreError::Duplicate(Unique::ClientToken))
+    ));
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.session_get(a, "s1").await.unwrap().unwrap().spent,
+        100_000
+    );
+    assert_eq!(
+        s.payment_by_token(a, "tok").await.unwrap().unwrap().id,
+        payment(a, "s1", 1, None, 0).id
+    );
+    assert_eq!(s.payments_of_session(a, "s1").await.unwrap().len(), 1);
+    // a dropped transaction changes nothing
+    let mut tx = s.begin_payments().await.unwrap();
+    tx.reserve(a, "s1", 100_000, t0()).await.unwrap();
+    drop(tx);
+    assert_eq!(
+        s.session_get(a, "s1").await.unwrap().unwrap().spent,
+        100_000
+    );
+    // sessions are hard-deleted, payments stay
+    assert!(s.session_delete(a, "s1").await.unwrap());
+    assert!(!s.session_delete(a, "s1").await.unwrap());
+    assert_eq!(s.session_get(a, "s1").await.unwrap(), None);
+    assert!(s.payment_by_token(a, "tok").await.unwrap().is_some());
+}
+
+/// The concurrent-overspend property: however the reservations interleave, the total
+/// reserved never exceeds the cap and exactly floor(cap / amount) succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reservations_never_overspend() {
+    let (_d, s) = sqlite().await;
+    let a = "111122223333";
+    s.session_insert(&session(a, "s", Some(1_050_000), Duration::hours(1)), None)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = s.begin_payments().await.unwrap();
+            let r = tx.reserve(a, "s", 100_000, t0()).await.unwrap();
+            if matches!(r, Reserve::Reserved { .. }) {
+                tx.record(&payment(a, "s", n, None, 100_000)).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+            r
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Reserve::Reserved { .. }) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 10);
+    let sess = s.session_get(a, "s").await.unwrap().unwrap();
+    assert_eq!(sess.spent, 1_000_000);
+    assert_eq!(s.payments_of_session(a, "s").await.unwrap().len(), 10);
+}
