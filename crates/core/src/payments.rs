@@ -482,7 +482,14 @@ fn internal(msg: &str) -> LedgerError {
     LedgerError::Core(CoreError::Internal(msg.into()))
 }
 
-async fn run_batch(store: &dyn Store, vault: &Vault, batch: Vec<Intent>) {
+async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
+    // Reserve in one global order (account, session) so that writers on several nodes
+    // sharing one database never lock two sessions in opposite orders (no deadlock);
+    // the sort is stable, so payments of one session keep their arrival order.
+    batch.sort_by(|a, b| {
+        (&a.payment.account_id, &a.payment.session_id)
+            .cmp(&(&b.payment.account_id, &b.payment.session_id))
+    });
     let mut tx = match store.begin_payments().await {
         Ok(tx) => tx,
         Err(e) => {

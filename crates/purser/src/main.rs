@@ -82,8 +82,18 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
                 .await
                 .context("opening the database")?,
         )
+    } else if cfg.database_url.starts_with("postgres://")
+        || cfg.database_url.starts_with("postgresql://")
+    {
+        Arc::new(
+            purser_store::PgStore::open(&cfg.database_url, 16)
+                .await
+                .context("connecting to PostgreSQL")?,
+        )
     } else {
-        bail!("unsupported PURSER_DATABASE_URL scheme (this build supports sqlite://PATH)");
+        bail!(
+            "unsupported PURSER_DATABASE_URL scheme: use sqlite://PATH or postgres://USER@HOST/DB"
+        );
     };
     let test_clock = cfg
         .test_clock

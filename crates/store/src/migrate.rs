@@ -30,3 +30,9 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 2, "instruments"),
     migration!("sqlite", 3, "sessions_payments"),
 ];
+
+pub(crate) const POSTGRES: &[Migration] = &[
+    migration!("postgres", 1, "control_plane"),
+    migration!("postgres", 2, "instruments"),
+    migration!("postgres", 3, "sessions_payments"),
+];

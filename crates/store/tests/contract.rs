@@ -1,19 +1,31 @@
 //! Store contract tests: every `Store` implementation must pass these. They run against
-//! SQLite here (a temporary file per test).
+//! SQLite (a temporary file per test) and PostgreSQL (a fresh database per test on
+//! `PURSER_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`;
+//! skipped with a message when unreachable, a failure when the `CI` variable is set).
 use std::sync::Arc;
 
 use purser_core::domain::*;
 use purser_core::store::*;
-use purser_store::SqliteStore;
+use purser_store::{PgStore, SqliteStore};
 use time::{Duration, OffsetDateTime};
 
-async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
+mod common;
+
+async fn sqlite() -> Option<(Box<dyn std::any::Any + Send>, Arc<dyn Store>)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("purser.db").display());
     let store = SqliteStore::open(&url).await.unwrap();
-    (dir, Arc::new(store))
+    Some((Box::new(dir), Arc::new(store)))
 }
 
+async fn postgres() -> Option<(Box<dyn std::any::Any + Send>, Arc<dyn Store>)> {
+    let db = common::FreshPgDatabase::create().await?;
+    let store = PgStore::open(&db.url, 16).await.unwrap();
+    Some((Box::new(db), Arc::new(store)))
+}
+
+macro_rules! contract_tests {
+    ($backend:ident) => {
 fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
 }
@@ -66,7 +78,7 @@ fn idem<'a>(op: &'static str, token: &'a str, id: &'a str) -> IdempotencyWrite<'
 
 #[tokio::test]
 async fn manager_round_trip_names_and_tokens_are_unique() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let m = manager("111122223333", "m1-aaaaaaaaaa", "m1");
     s.manager_insert(&m, Some(&idem("Create", "tok-1", &m.id)))
         .await
@@ -116,7 +128,7 @@ async fn manager_round_trip_names_and_tokens_are_unique() {
 
 #[tokio::test]
 async fn manager_with_connectors_cannot_start_deleting() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     let m = manager(a, "m-aaaaaaaaaa", "m");
     s.manager_insert(&m, None).await.unwrap();
@@ -177,7 +189,7 @@ async fn manager_with_connectors_cannot_start_deleting() {
 
 #[tokio::test]
 async fn transitions_complete_only_when_due() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     let m = manager(a, "m-aaaaaaaaaa", "m");
     s.manager_insert(&m, None).await.unwrap();
@@ -197,7 +209,7 @@ async fn transitions_complete_only_when_due() {
 
 #[tokio::test]
 async fn lists_are_keyset_pages() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     for i in 0..7 {
         s.manager_insert(
@@ -228,7 +240,7 @@ async fn lists_are_keyset_pages() {
 
 #[tokio::test]
 async fn provider_in_use_cannot_be_deleted() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     let p = CredentialProvider {
         account_id: a.into(),
@@ -305,7 +317,7 @@ fn instrument(account: &str, id: &str, user: &str) -> Instrument {
 
 #[tokio::test]
 async fn instrument_soft_delete_is_versioned_and_kept() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     let i = instrument(a, "payment-instrument-AAAAAAAAAAAAAAA", "alice");
     s.instrument_insert(&i, None).await.unwrap();
@@ -331,7 +343,7 @@ async fn instrument_soft_delete_is_versioned_and_kept() {
 
 #[tokio::test]
 async fn instrument_lists_are_per_owner_and_connector() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     for n in 0..5 {
         let mut i = instrument(a, &format!("payment-instrument-AAAAAAAAAAAAAA{n}"), "alice");
@@ -427,7 +439,7 @@ fn payment(
 
 #[tokio::test]
 async fn reserve_checks_budget_expiry_and_existence() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     s.session_insert(&session(a, "s1", Some(250_000), Duration::hours(1)), None)
         .await
@@ -510,7 +522,7 @@ async fn reserve_checks_budget_expiry_and_existence() {
 /// reserved never exceeds the cap and exactly floor(cap / amount) succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_reservations_never_overspend() {
-    let (_d, s) = sqlite().await;
+    let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     s.session_insert(&session(a, "s", Some(1_050_000), Duration::hours(1)), None)
         .await
@@ -538,4 +550,17 @@ async fn concurrent_reservations_never_overspend() {
     let sess = s.session_get(a, "s").await.unwrap().unwrap();
     assert_eq!(sess.spent, 1_000_000);
     assert_eq!(s.payments_of_session(a, "s").await.unwrap().len(), 10);
+}
+
+    };
+}
+
+mod on_sqlite {
+    use super::*;
+    contract_tests!(sqlite);
+}
+
+mod on_postgres {
+    use super::*;
+    contract_tests!(postgres);
 }

@@ -1,0 +1,391 @@
+//! Bare costs, measured by the same binary in the same run: the pieces one payment is made
+//! of (a SigV4 signature on the client, the EIP-712 digest, the secp256k1 signature with
+//! and without unsealing the key, an fdatasync, a durable SQLite commit).
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::Full;
+use k256::ecdsa::SigningKey;
+use purser_chain::x402;
+use purser_wallet::{KeyKind, MasterKey, Vault};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::client::{Signer, USER_HEADER};
+use crate::setup;
+
+/// One measured operation.
+pub struct Measure {
+    pub name: String,
+    pub note: String,
+    pub ops: u64,
+    pub elapsed: Duration,
+    /// Per-op samples in nanoseconds, when taken (for percentiles).
+    pub samples_ns: Vec<u64>,
+    /// Threads the operation ran on (ops/s is their sum).
+    pub threads: usize,
+}
+
+impl Measure {
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Mean wall time of one op on one thread, microseconds.
+    pub fn us_per_op(&self) -> f64 {
+        self.elapsed.as_secs_f64() * 1e6 * self.threads as f64 / self.ops.max(1) as f64
+    }
+
+    /// Nearest-rank percentile of the samples, microseconds.
+    pub fn pct_us(&self, q: f64) -> Option<f64> {
+        if self.samples_ns.is_empty() {
+            return None;
+        }
+        let mut s = self.samples_ns.clone();
+        s.sort_unstable();
+        let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+        Some(s[rank - 1] as f64 / 1000.0)
+    }
+}
+
+/// Run `f` until `budget` has passed or `max` ops were done.
+fn time_loop(budget: Duration, max: u64, mut f: impl FnMut(u64)) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut n = 0;
+    while n < max && start.elapsed() < budget {
+        // Batches of 16 keep the clock out of the measurement of sub-µs ops.
+        for _ in 0..16 {
+            f(n);
+            n += 1;
+        }
+    }
+    (n, start.elapsed())
+}
+
+fn measure(name: &str, note: &str, budget: Duration, max: u64, f: impl FnMut(u64)) -> Measure {
+    let (ops, elapsed) = time_loop(budget, max, f);
+    Measure {
+        name: name.into(),
+        note: note.into(),
+        ops,
+        elapsed,
+        samples_ns: Vec::new(),
+        threads: 1,
+    }
+}
+
+pub struct Bare {
+    pub cpu: Vec<Measure>,
+    pub disk: Vec<Measure>,
+}
+
+pub async fn run(dir: &Path, budget: Duration) -> anyhow::Result<Bare> {
+    let cpu = tokio::task::spawn_blocking(move || cpu_costs(budget)).await??;
+    let disk = disk_costs(dir, budget).await?;
+    Ok(Bare { cpu, disk })
+}
+
+fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
+    let mut out = Vec::new();
+
+    // The client's share: SigV4 over one ProcessPayment request.
+    let signer = Signer::new(
+        crate::server::ACCESS_KEY_ID,
+        crate::server::SECRET_ACCESS_KEY,
+        crate::server::REGION,
+    );
+    let agent = setup::Agent {
+        session_id: "payment-session-0123456789abcdef".into(),
+        instrument_id: "payment-instrument-0123456789abcdef".into(),
+    };
+    let arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/pm-0123456789";
+    let body = Bytes::from(setup::payment_body(arn, &agent).to_string());
+    let mut failed = None;
+    out.push(measure(
+        "SigV4-sign one ProcessPayment request (client, aws-sigv4)",
+        "canonical request, SHA-256 of the body, key derivation, HMAC",
+        budget,
+        u64::MAX,
+        |_| {
+            let mut req = http::Request::builder()
+                .method("POST")
+                .uri("/payments/processPayment")
+                .header(http::header::HOST, "127.0.0.1:8402")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::CONTENT_LENGTH, body.len())
+                .header(USER_HEADER, setup::USER)
+                .body(Full::new(body.clone()))
+                .expect("a valid request");
+            if let Err(e) = signer.sign(
+                &mut req,
+                "http://127.0.0.1:8402/payments/processPayment",
+                &body,
+            ) {
+                failed = Some(e);
+            }
+        },
+    ));
+    if let Some(e) = failed {
+        return Err(e);
+    }
+
+    // The server's signing job: EIP-712 digest, unseal the wallet key, sign.
+    let req = x402::parse_exact_evm("2", &setup::requirement(), None)
+        .map_err(|e| anyhow::anyhow!("x402 requirement: {e}"))?;
+    let vault = Vault::new(MasterKey::generate());
+    let aad = b"123456789012/payment-instrument-0123456789abcdef";
+    let wallet = vault.create_wallet(KeyKind::Secp256k1, aad);
+    let from = [0x11u8; 20];
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let auth_of = |n: u64| {
+        let mut nonce = [0u8; 32];
+        nonce[..8].copy_from_slice(&n.to_be_bytes());
+        x402::authorization_for(&req, from, now, nonce)
+    };
+    let digests: Vec<[u8; 32]> = (0..1024)
+        .map(|n| x402::transfer_with_authorization_digest(&req, &auth_of(n)))
+        .collect();
+    let mut sink = 0u8;
+    out.push(measure(
+        "EIP-712 digest of TransferWithAuthorization",
+        "purser_chain::x402::transfer_with_authorization_digest (4 keccak-256)",
+        budget,
+        u64::MAX,
+        |n| sink ^= x402::transfer_with_authorization_digest(&req, &auth_of(n))[0],
+    ));
+    let key = SigningKey::from_slice(&[0x42u8; 32]).context("a fixed test key")?;
+    out.push(measure(
+        "secp256k1 sign, raw (k256 sign_prehash_recoverable)",
+        "RFC 6979 nonce, one scalar multiplication, recovery id",
+        budget,
+        u64::MAX,
+        |n| {
+            let (sig, recid) = key
+                .sign_prehash_recoverable(&digests[(n % 1024) as usize])
+                .expect("signing a digest");
+            sink ^= sig.to_bytes()[0] ^ recid.to_byte();
+        },
+    ));
+    out.push(measure(
+        "secp256k1 sign through the Vault (unseal + sign)",
+        "Vault::sign_secp256k1_digest: 2 AES-256-GCM opens, key parse, sign",
+        budget,
+        u64::MAX,
+        |n| {
+            let sig = vault
+                .sign_secp256k1_digest(aad, &wallet.sealed_key, &digests[(n % 1024) as usize])
+                .expect("vault signing");
+            sink ^= sig[64];
+        },
+    ));
+    out.push(measure(
+        "server signing job: digest + Vault sign + x402 payload JSON",
+        "what the ledger does per payment between reserve and record",
+        budget,
+        u64::MAX,
+        |n| {
+            let auth = auth_of(n);
+            let d = x402::transfer_with_authorization_digest(&req, &auth);
+            let sig = vault
+                .sign_secp256k1_digest(aad, &wallet.sealed_key, &d)
+                .expect("vault signing");
+            sink ^= x402::exact_evm_payload(&auth, &sig).to_string().len() as u8;
+        },
+    ));
+    // The same job on every core at once (the ledger signs a batch in parallel).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let vault = &vault;
+                let wallet = &wallet;
+                let digests = &digests;
+                s.spawn(move || {
+                    let mut x = 0u8;
+                    let (n, _) = time_loop(budget, u64::MAX, |n| {
+                        let d = &digests[((n + t as u64 * 512) % 1024) as usize];
+                        x ^= vault
+                            .sign_secp256k1_digest(aad, &wallet.sealed_key, d)
+                            .expect("vault signing")[0];
+                    });
+                    std::hint::black_box(x);
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    out.push(Measure {
+        name: format!("Vault sign on {threads} threads at once"),
+        note: "aggregate of all cores".into(),
+        ops: total,
+        elapsed: start.elapsed(),
+        samples_ns: Vec::new(),
+        threads,
+    });
+    std::hint::black_box(sink);
+    Ok(out)
+}
+
+async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>> {
+    let mut out = Vec::new();
+    let max_ops = 20_000;
+
+    // fdatasync rate of the disk under the data directory.
+    for (name, append) in [
+        ("write 4 KiB in place + fdatasync", false),
+        ("append 4 KiB + fdatasync", true),
+    ] {
+        let path = dir.join(if append {
+            "fsync-append.bin"
+        } else {
+            "fsync-inplace.bin"
+        });
+        let dir = dir.to_path_buf();
+        let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Measure> {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(&path)?;
+            let block = [0xA5u8; 4096];
+            f.write_all(&block)?;
+            f.sync_all()?;
+            std::fs::File::open(&dir)?.sync_all()?;
+            let mut samples = Vec::new();
+            let start = Instant::now();
+            let mut n = 0u64;
+            while n < max_ops && start.elapsed() < budget {
+                let t = Instant::now();
+                if append {
+                    f.write_all(&block)?;
+                } else {
+                    f.write_all_at(&block, 0)?;
+                }
+                f.sync_data()?;
+                samples.push(t.elapsed().as_nanos() as u64);
+                n += 1;
+            }
+            let elapsed = start.elapsed();
+            drop(f);
+            let _ = std::fs::remove_file(&path);
+            Ok(Measure {
+                name: name.into(),
+                note: "std File::sync_data (fdatasync)".into(),
+                ops: n,
+                elapsed,
+                samples_ns: samples,
+                threads: 1,
+            })
+        })
+        .await??;
+        out.push(m);
+    }
+
+    // SQLite with the server's settings: WAL, synchronous=FULL, through sqlx.
+    let db = dir.join("commit-bench.db");
+    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10));
+    let mut conn = opts
+        .connect()
+        .await
+        .context("opening the commit-bench database")?;
+    sqlx::query(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, session TEXT NOT NULL, payload TEXT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await?;
+    // A payment row is ~0.6 KiB (ids, addresses, the x402 payload JSON).
+    let payload = "x".repeat(600);
+
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < max_ops && start.elapsed() < budget {
+        let t = Instant::now();
+        let mut tx = conn.begin().await?;
+        sqlx::query("INSERT INTO t (session, payload) VALUES ($1, $2)")
+            .bind("payment-session-0123456789abcdef")
+            .bind(&payload)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        samples.push(t.elapsed().as_nanos() as u64);
+        n += 1;
+    }
+    out.push(Measure {
+        name: "SQLite durable commit: 1-row INSERT transaction".into(),
+        note: "sqlx, WAL, synchronous=FULL, one connection, one after another".into(),
+        ops: n,
+        elapsed: start.elapsed(),
+        samples_ns: samples,
+        threads: 1,
+    });
+
+    const ROWS: u64 = 64;
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < max_ops / ROWS && start.elapsed() < budget {
+        let t = Instant::now();
+        let mut tx = conn.begin().await?;
+        for _ in 0..ROWS {
+            sqlx::query("INSERT INTO t (session, payload) VALUES ($1, $2)")
+                .bind("payment-session-0123456789abcdef")
+                .bind(&payload)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        samples.push(t.elapsed().as_nanos() as u64);
+        n += 1;
+    }
+    out.push(Measure {
+        name: format!("SQLite durable commit: {ROWS}-row INSERT transaction"),
+        note: "same settings; a group commit of 64 payments' rows".into(),
+        ops: n,
+        elapsed: start.elapsed(),
+        samples_ns: samples,
+        threads: 1,
+    });
+
+    // One statement inside an open transaction: the per-statement cost (sqlx hands each
+    // statement to its connection worker thread and waits for the answer).
+    let mut tx = conn.begin().await?;
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < 200_000 && start.elapsed() < budget {
+        sqlx::query("UPDATE t SET session = $1 WHERE id = $2")
+            .bind("payment-session-0123456789abcdef")
+            .bind((n % 64 + 1) as i64)
+            .execute(&mut *tx)
+            .await?;
+        n += 1;
+    }
+    let elapsed = start.elapsed();
+    tx.rollback().await?;
+    out.push(Measure {
+        name: "SQLite one UPDATE by primary key in an open transaction".into(),
+        note: "no commit: the cost of one statement round trip through sqlx".into(),
+        ops: n,
+        elapsed,
+        samples_ns: Vec::new(),
+        threads: 1,
+    });
+    conn.close().await?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    Ok(out)
+}

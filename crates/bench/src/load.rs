@@ -1,0 +1,281 @@
+//! Closed-loop load: N clients, each with its own keep-alive connection, each sending
+//! freshly signed ProcessPayment requests one after another.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::client::{Conn, Signer};
+use crate::server::{self, Server};
+use crate::setup::{Fixture, USER, payment_body};
+
+/// Upper bound on measured requests of one level, whatever the flags say.
+pub const HARD_MAX_REQUESTS: u64 = 5_000_000;
+/// A request that takes longer than this is an error (and its connection is replaced).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct LevelConfig {
+    pub clients: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Measured requests of the whole level (all clients together).
+    pub max_requests: u64,
+}
+
+#[derive(Default)]
+struct ClientResult {
+    latencies_us: Vec<u32>,
+    ok: u64,
+    errors: u64,
+    warmup_ok: u64,
+    warmup_errors: u64,
+    first_error: Option<String>,
+    last_done: Option<Instant>,
+}
+
+pub struct LevelResult {
+    pub clients: usize,
+    pub measured: Duration,
+    pub ok: u64,
+    pub errors: u64,
+    pub warmup_ok: u64,
+    pub warmup_errors: u64,
+    pub first_error: Option<String>,
+    /// Sorted latencies of successful measured requests, microseconds.
+    pub sorted_us: Vec<u32>,
+    pub server_cpu: Option<Duration>,
+    pub client_cpu: Option<Duration>,
+    /// Share of the whole machine busy during the measured phase (0..1).
+    pub machine_busy: Option<f64>,
+}
+
+impl LevelResult {
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.measured.as_secs_f64().max(1e-9)
+    }
+
+    /// Latency at quantile `q` (0..=1), milliseconds, nearest-rank.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.sorted_us.is_empty() {
+            return f64::NAN;
+        }
+        let n = self.sorted_us.len();
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        self.sorted_us[rank - 1] as f64 / 1000.0
+    }
+
+    pub fn mean_ms(&self) -> f64 {
+        if self.sorted_us.is_empty() {
+            return f64::NAN;
+        }
+        self.sorted_us.iter().map(|&x| x as f64).sum::<f64>() / self.sorted_us.len() as f64 / 1000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.sorted_us
+            .last()
+            .map_or(f64::NAN, |&x| x as f64 / 1000.0)
+    }
+}
+
+pub async fn run_level(
+    server: &Server,
+    signer: &Signer,
+    fixture: &Fixture,
+    cfg: &LevelConfig,
+) -> anyhow::Result<LevelResult> {
+    let addr = server.addr;
+    // Connect everyone first, so connection setup is in neither phase.
+    let mut conns = Vec::with_capacity(cfg.clients);
+    for _ in 0..cfg.clients {
+        conns.push(Conn::connect(addr).await?);
+    }
+    let budget = Arc::new(AtomicU64::new(cfg.max_requests.min(HARD_MAX_REQUESTS)));
+    let start = Instant::now();
+    let measure_start = start + cfg.warmup;
+    let end = measure_start + cfg.duration;
+
+    let mut handles = Vec::with_capacity(cfg.clients);
+    for (i, conn) in conns.into_iter().enumerate() {
+        let agent = &fixture.agents[i % fixture.agents.len()];
+        let body = Bytes::from(payment_body(&fixture.manager_arn, agent).to_string());
+        let signer = signer.clone();
+        let budget = budget.clone();
+        handles.push(tokio::spawn(client_loop(
+            addr,
+            conn,
+            signer,
+            body,
+            measure_start,
+            end,
+            budget,
+        )));
+    }
+
+    // CPU accounting over the measured phase only.
+    tokio::time::sleep_until(measure_start.into()).await;
+    let s0 = server.cpu();
+    let c0 = server::process_cpu("/proc/self/stat");
+    let m0 = server::machine_jiffies();
+
+    let mut results = Vec::with_capacity(handles.len());
+    for h in handles {
+        results.push(h.await?);
+    }
+    let s1 = server.cpu();
+    let c1 = server::process_cpu("/proc/self/stat");
+    let m1 = server::machine_jiffies();
+
+    let last_done = results
+        .iter()
+        .filter_map(|r| r.last_done)
+        .max()
+        .unwrap_or(end);
+    let measured = last_done.saturating_duration_since(measure_start);
+    let mut sorted: Vec<u32> = Vec::new();
+    let mut out = LevelResult {
+        clients: cfg.clients,
+        measured,
+        ok: 0,
+        errors: 0,
+        warmup_ok: 0,
+        warmup_errors: 0,
+        first_error: None,
+        sorted_us: Vec::new(),
+        server_cpu: None,
+        client_cpu: None,
+        machine_busy: None,
+    };
+    for r in results {
+        out.ok += r.ok;
+        out.errors += r.errors;
+        out.warmup_ok += r.warmup_ok;
+        out.warmup_errors += r.warmup_errors;
+        if out.first_error.is_none() {
+            out.first_error = r.first_error;
+        }
+        sorted.extend(r.latencies_us);
+    }
+    sorted.sort_unstable();
+    out.sorted_us = sorted;
+    // CPU used from the start of the measured phase until the last client finished.
+    let scale = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    out.server_cpu = scale(s0, s1);
+    out.client_cpu = scale(c0, c1);
+    if let (Some((b0, t0j)), Some((b1, t1j))) = (m0, m1)
+        && t1j > t0j
+    {
+        out.machine_busy = Some((b1 - b0) as f64 / (t1j - t0j) as f64);
+    }
+    Ok(out)
+}
+
+async fn client_loop(
+    addr: SocketAddr,
+    conn: Conn,
+    signer: Signer,
+    body: Bytes,
+    measure_start: Instant,
+    end: Instant,
+    budget: Arc<AtomicU64>,
+) -> ClientResult {
+    let mut r = ClientResult {
+        latencies_us: Vec::with_capacity(16 * 1024),
+        ..ClientResult::default()
+    };
+    let mut conn = Some(conn);
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let measuring = now >= measure_start;
+        if measuring
+            && budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+                .is_err()
+        {
+            break;
+        }
+        if conn.is_none() {
+            match Conn::connect(addr).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    note_error(&mut r, measuring, format!("reconnecting: {e:#}"));
+                    break;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("connected above");
+        // Each request is signed afresh, in this task: part of the client's cost, not
+        // of the measured latency (which runs from send to the last byte of the reply).
+        let req = match c.request(
+            Some(&signer),
+            "POST",
+            "/payments/processPayment",
+            Some(USER),
+            body.clone(),
+        ) {
+            Ok(req) => req,
+            Err(e) => {
+                note_error(&mut r, measuring, format!("building the request: {e:#}"));
+                break;
+            }
+        };
+        let sent = Instant::now();
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, c.send(req)).await;
+        let done = Instant::now();
+        match outcome {
+            Ok(Ok(reply)) if reply.status == 200 => {
+                if measuring {
+                    r.ok += 1;
+                    let us = done.duration_since(sent).as_micros();
+                    r.latencies_us.push(us.min(u32::MAX as u128) as u32);
+                    r.last_done = Some(done);
+                } else {
+                    r.warmup_ok += 1;
+                }
+            }
+            Ok(Ok(reply)) => {
+                let msg = format!(
+                    "HTTP {}: {}",
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body)
+                );
+                note_error(&mut r, measuring, msg);
+                if measuring {
+                    r.last_done = Some(done);
+                }
+            }
+            Ok(Err(e)) => {
+                note_error(&mut r, measuring, format!("transport: {e:#}"));
+                conn = None;
+            }
+            Err(_) => {
+                note_error(
+                    &mut r,
+                    measuring,
+                    format!("no reply within {} s", REQUEST_TIMEOUT.as_secs()),
+                );
+                conn = None;
+            }
+        }
+    }
+    r
+}
+
+fn note_error(r: &mut ClientResult, measuring: bool, msg: String) {
+    if measuring {
+        r.errors += 1;
+    } else {
+        r.warmup_errors += 1;
+    }
+    if r.first_error.is_none() {
+        r.first_error = Some(msg);
+    }
+}

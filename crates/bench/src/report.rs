@@ -1,0 +1,324 @@
+//! Machine facts and the Markdown report.
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::bare::{Bare, Measure};
+use crate::load::LevelResult;
+
+/// Throughput target: durable payments per second.
+pub const TARGET_TPS: f64 = 2000.0;
+/// Latency target: p99 at 64 concurrent clients, milliseconds.
+pub const TARGET_P99_MS: f64 = 10.0;
+pub const TARGET_CLIENTS: usize = 64;
+
+pub struct Machine {
+    pub date: String,
+    pub nproc: usize,
+    pub cpu: String,
+    pub kernel: String,
+    pub memory: String,
+    pub rustc: String,
+    pub filesystem: String,
+}
+
+impl Machine {
+    pub fn collect(data_dir: &Path) -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".into(), |(_, v)| v.trim().to_string());
+        let memory = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+            .map_or_else(
+                || "unknown".into(),
+                |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0),
+            );
+        let rustc = Command::new("rustc")
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map_or_else(
+                || "unknown (rustc not on PATH)".into(),
+                |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            );
+        Machine {
+            date: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| "unknown".into()),
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
+            memory,
+            rustc,
+            filesystem: filesystem_of(data_dir),
+        }
+    }
+}
+
+/// "ext4 on /dev/vda (mounted at /)" for the mount that holds `path`.
+fn filesystem_of(path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut best: Option<(usize, String)> = None;
+    for line in mounts.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 {
+            continue;
+        }
+        let mnt = f[1].replace("\\040", " ");
+        if path.starts_with(&mnt) && best.as_ref().is_none_or(|(len, _)| mnt.len() >= *len) {
+            let opts: Vec<&str> = f[3]
+                .split(',')
+                .filter(|o| {
+                    o.starts_with("barrier")
+                        || o.starts_with("nobarrier")
+                        || o.starts_with("data=")
+                        || o.starts_with("commit=")
+                        || *o == "sync"
+                })
+                .collect();
+            let extra = if opts.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", opts.join(","))
+            };
+            best = Some((
+                mnt.len(),
+                format!("{} on {} (mounted at {}{})", f[2], f[0], mnt, extra),
+            ));
+        }
+    }
+    best.map_or_else(|| "unknown".into(), |(_, s)| s)
+}
+
+pub struct Run<'a> {
+    pub command: String,
+    pub server_binary: String,
+    pub server_log: String,
+    pub agents: usize,
+    pub warmup_s: f64,
+    pub seconds: f64,
+    pub machine: &'a Machine,
+    pub bare: &'a Bare,
+    pub levels: &'a [LevelResult],
+}
+
+fn ms(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else if x < 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn cpu_per_payment(cpu: Option<std::time::Duration>, ok: u64) -> String {
+    match cpu {
+        Some(c) if ok > 0 => format!("{:.0}", c.as_secs_f64() * 1e6 / ok as f64),
+        _ => "-".into(),
+    }
+}
+
+fn measure_row(out: &mut String, m: &Measure) {
+    let pct = match (m.pct_us(0.5), m.pct_us(0.99)) {
+        (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
+        _ => "-".into(),
+    };
+    let _ = writeln!(
+        out,
+        "| {} | {:.0} | {:.2} | {} | {} | {} |",
+        m.name,
+        m.ops_per_sec(),
+        m.us_per_op(),
+        pct,
+        m.ops,
+        m.note
+    );
+}
+
+pub fn render(r: &Run) -> String {
+    let m = r.machine;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Purser ProcessPayment benchmark\n");
+    let _ = writeln!(out, "- date: {}", m.date);
+    let _ = writeln!(
+        out,
+        "- machine: {} cores (`nproc`), {}, {} RAM, Linux {}",
+        m.nproc, m.cpu, m.memory, m.kernel
+    );
+    let _ = writeln!(out, "- toolchain: {}", m.rustc);
+    let _ = writeln!(out, "- data directory filesystem: {}", m.filesystem);
+    let _ = writeln!(out, "- command: `{}`", r.command);
+    let _ = writeln!(
+        out,
+        "- server: `{} serve --listen 127.0.0.1:<free port> --data-dir <tempdir>` (SQLite, WAL, synchronous=FULL), log filter `{}`",
+        r.server_binary, r.server_log
+    );
+    let _ = writeln!(
+        out,
+        "- load: closed loop, one keep-alive HTTP/1.1 connection per client, every request SigV4-signed afresh in the client task; {} wallets + sessions (client i pays with pair i mod {}); {:.0} s warm-up then {:.0} s measured per level; latency = send to last byte of the reply; any non-200 is an error",
+        r.agents, r.agents, r.warmup_s, r.seconds
+    );
+
+    let _ = writeln!(
+        out,
+        "\n## Bare costs (same binary, same run, server not running)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| operation | ops/s | µs/op (one thread) | p50 / p99 µs | ops | what |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    for x in r.bare.cpu.iter().chain(r.bare.disk.iter()) {
+        measure_row(&mut out, x);
+    }
+
+    let _ = writeln!(out, "\n## ProcessPayment over loopback\n");
+    let _ = writeln!(
+        out,
+        "| clients | payments/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/payment | client CPU µs/payment | machine busy |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for l in r.levels {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            l.clients,
+            l.throughput(),
+            ms(l.quantile_ms(0.5)),
+            ms(l.quantile_ms(0.9)),
+            ms(l.quantile_ms(0.99)),
+            ms(l.max_ms()),
+            l.errors,
+            cpu_per_payment(l.server_cpu, l.ok),
+            cpu_per_payment(l.client_cpu, l.ok),
+            l.machine_busy
+                .map_or_else(|| "-".into(), |b| format!("{:.0}%", b * 100.0)),
+        );
+    }
+    for l in r.levels {
+        let _ = writeln!(
+            out,
+            "\n### {} concurrent client{}\n",
+            l.clients,
+            if l.clients == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(out, "| metric | value |");
+        let _ = writeln!(out, "|---|---:|");
+        let _ = writeln!(out, "| successful payments (measured) | {} |", l.ok);
+        let _ = writeln!(out, "| measured time | {:.2} s |", l.measured.as_secs_f64());
+        let _ = writeln!(out, "| throughput | {:.0} payments/s |", l.throughput());
+        let _ = writeln!(out, "| mean latency | {} ms |", ms(l.mean_ms()));
+        for (q, name) in [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9")] {
+            let _ = writeln!(out, "| {name} | {} ms |", ms(l.quantile_ms(q)));
+        }
+        let _ = writeln!(out, "| max | {} ms |", ms(l.max_ms()));
+        let _ = writeln!(
+            out,
+            "| errors (measured / warm-up) | {} / {} |",
+            l.errors, l.warmup_errors
+        );
+        let _ = writeln!(out, "| warm-up payments | {} |", l.warmup_ok);
+        let _ = writeln!(
+            out,
+            "| server CPU | {} |",
+            l.server_cpu.map_or_else(
+                || "-".into(),
+                |c| format!(
+                    "{:.2} s ({:.0}% of one core)",
+                    c.as_secs_f64(),
+                    100.0 * c.as_secs_f64() / l.measured.as_secs_f64().max(1e-9)
+                )
+            )
+        );
+        let _ = writeln!(
+            out,
+            "| bench (client) CPU | {} |",
+            l.client_cpu.map_or_else(
+                || "-".into(),
+                |c| format!(
+                    "{:.2} s ({:.0}% of one core)",
+                    c.as_secs_f64(),
+                    100.0 * c.as_secs_f64() / l.measured.as_secs_f64().max(1e-9)
+                )
+            )
+        );
+        if let Some(e) = &l.first_error {
+            let e: String = e.chars().take(500).collect();
+            let _ = writeln!(out, "\nfirst error: `{}`", e.replace('`', "'"));
+        }
+    }
+
+    let _ = writeln!(out, "\n## Verdict\n");
+    let best = r
+        .levels
+        .iter()
+        .max_by(|a, b| a.throughput().total_cmp(&b.throughput()));
+    let at64 = r.levels.iter().find(|l| l.clients == TARGET_CLIENTS);
+    match at64 {
+        Some(l) => {
+            let tps = l.throughput();
+            let p99 = l.quantile_ms(0.99);
+            let tps_ok = tps >= TARGET_TPS && l.errors == 0;
+            let p99_ok = p99 < TARGET_P99_MS;
+            let _ = writeln!(
+                out,
+                "- throughput at {TARGET_CLIENTS} clients: {tps:.0} durable payments/s against a target of >= {TARGET_TPS:.0}: **{}**{}",
+                if tps_ok { "met" } else { "missed" },
+                if tps_ok {
+                    String::new()
+                } else {
+                    format!(
+                        " ({:.0}% of target, {:.1}x short)",
+                        100.0 * tps / TARGET_TPS,
+                        TARGET_TPS / tps.max(1e-9)
+                    )
+                }
+            );
+            let _ = writeln!(
+                out,
+                "- p99 at {TARGET_CLIENTS} clients: {} ms against a target of < {TARGET_P99_MS:.0} ms: **{}**{}",
+                ms(p99),
+                if p99_ok { "met" } else { "missed" },
+                if p99_ok {
+                    String::new()
+                } else {
+                    format!(" ({:.1}x the target)", p99 / TARGET_P99_MS)
+                }
+            );
+            if let Some(b) = best {
+                let _ = writeln!(
+                    out,
+                    "- best throughput of the run: {:.0} payments/s at {} client{}",
+                    b.throughput(),
+                    b.clients,
+                    if b.clients == 1 { "" } else { "s" }
+                );
+            }
+            let _ = writeln!(
+                out,
+                "\nVERDICT: {} (>= {TARGET_TPS:.0} payments/s durable, p99 < {TARGET_P99_MS:.0} ms at {TARGET_CLIENTS} clients)",
+                if tps_ok && p99_ok { "PASS" } else { "FAIL" }
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "VERDICT: not evaluated (the targets are stated at {TARGET_CLIENTS} clients; run with `--concurrency` including {TARGET_CLIENTS})"
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,155 @@
+//! Setup through the real API: a manager, a SelfCustody connector, and per "agent" one
+//! embedded wallet and one payment session.
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::client::{Conn, Signer};
+
+pub const USER: &str = "bench";
+
+/// What a load client pays with.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    pub session_id: String,
+    pub instrument_id: String,
+}
+
+pub struct Fixture {
+    pub manager_arn: String,
+    pub agents: Vec<Agent>,
+}
+
+fn field(v: &Value, path: &[&str]) -> anyhow::Result<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur
+            .get(p)
+            .with_context(|| format!("reply has no '{}': {v}", path.join(".")))?;
+    }
+    cur.as_str()
+        .map(str::to_string)
+        .with_context(|| format!("'{}' is not a string: {v}", path.join(".")))
+}
+
+async fn wait_ready(conn: &mut Conn, signer: &Signer, path: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = conn.call(signer, "GET", path, None, &Value::Null).await?;
+        match v.get("status").and_then(Value::as_str) {
+            Some("READY") => return Ok(()),
+            Some(s) if s.ends_with("FAILED") => bail!("{path} is {s}"),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            bail!("{path} did not become READY within 20 s: {v}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Result<Fixture> {
+    let mut conn = Conn::connect(addr).await?;
+    let m = conn
+        .call(
+            signer,
+            "POST",
+            "/payments/managers",
+            None,
+            &json!({"name": "Bench", "authorizerType": "AWS_IAM",
+                    "roleArn": "arn:aws:iam::123456789012:role/bench"}),
+        )
+        .await
+        .context("CreatePaymentManager")?;
+    let manager_id = field(&m, &["paymentManagerId"])?;
+    let manager_arn = field(&m, &["paymentManagerArn"])?;
+    wait_ready(
+        &mut conn,
+        signer,
+        &format!("/payments/managers/{manager_id}"),
+    )
+    .await?;
+
+    let c = conn
+        .call(
+            signer,
+            "POST",
+            &format!("/payments/managers/{manager_id}/connectors"),
+            None,
+            &json!({"name": "wallets", "type": "SelfCustody", "credentialProviderConfigurations": []}),
+        )
+        .await
+        .context("CreatePaymentConnector")?;
+    let connector_id = field(&c, &["paymentConnectorId"])?;
+    wait_ready(
+        &mut conn,
+        signer,
+        &format!("/payments/managers/{manager_id}/connectors/{connector_id}"),
+    )
+    .await?;
+
+    let mut out = Vec::with_capacity(agents);
+    for _ in 0..agents {
+        let i = conn
+            .call(
+                signer,
+                "POST",
+                "/payments/createPaymentInstrument",
+                Some(USER),
+                &json!({"paymentManagerArn": manager_arn, "paymentConnectorId": connector_id,
+                        "paymentInstrumentType": "EMBEDDED_CRYPTO_WALLET",
+                        "paymentInstrumentDetails": {"embeddedCryptoWallet":
+                            {"network": "ETHEREUM", "linkedAccounts": []}}}),
+            )
+            .await
+            .context("CreatePaymentInstrument")?;
+        let instrument_id = field(&i, &["paymentInstrument", "paymentInstrumentId"])?;
+        let s = conn
+            .call(
+                signer,
+                "POST",
+                "/payments/createPaymentSession",
+                Some(USER),
+                &json!({"paymentManagerArn": manager_arn, "expiryTimeInMinutes": 480,
+                        "limits": {"maxSpendAmount": {"value": "10000", "currency": "USD"}}}),
+            )
+            .await
+            .context("CreatePaymentSession")?;
+        let session_id = field(&s, &["paymentSession", "paymentSessionId"])?;
+        out.push(Agent {
+            session_id,
+            instrument_id,
+        });
+    }
+    Ok(Fixture {
+        manager_arn,
+        agents: out,
+    })
+}
+
+/// The ProcessPayment body one agent sends: x402 v2 `exact` on Base Sepolia for one atomic
+/// unit of USDC (0.000001 USD), so a 10000 USD session covers 10^10 payments.
+pub fn payment_body(manager_arn: &str, agent: &Agent) -> Value {
+    json!({
+        "paymentManagerArn": manager_arn,
+        "paymentSessionId": agent.session_id,
+        "paymentInstrumentId": agent.instrument_id,
+        "paymentType": "CRYPTO_X402",
+        "paymentInput": {"cryptoX402": {"version": "2", "payload": requirement()}}
+    })
+}
+
+/// The x402 PaymentRequirements the agent picked.
+pub fn requirement() -> Value {
+    json!({
+        "scheme": "exact",
+        "network": "eip155:84532",
+        "amount": "1",
+        "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+        "maxTimeoutSeconds": 300,
+        "extra": {"name": "USDC", "version": "2"}
+    })
+}

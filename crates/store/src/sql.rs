@@ -1,0 +1,978 @@
+//! One implementation of the `Store` port for every SQL engine sqlx supports here: the
+//! SQL is written once (portable: `$n` placeholders, `RETURNING`, standard types) and the
+//! macro instantiates it for a concrete database, so SQLite and PostgreSQL cannot drift
+//! apart. Engine-specific code (connecting, pragmas, migrations) lives beside each store.
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $row:ty, $tx:ident) => {
+async fn record_idempotency(
+    tx: &mut Transaction<'_, $db>,
+    account_id: &str,
+    idem: Option<&IdempotencyWrite<'_>>,
+) -> StoreResult<()> {
+    let Some(i) = idem else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO idempotency (account_id, operation, token, fingerprint, resource_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(account_id)
+    .bind(i.operation)
+    .bind(i.token)
+    .bind(&i.fingerprint[..])
+    .bind(i.resource_id)
+    .bind(ms(i.at))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate(Unique::ClientToken)
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// Take the manager's row lock (a no-op update) if it exists and is not deleting.
+async fn lock_live_manager(
+    tx: &mut Transaction<'_, $db>,
+    account_id: &str,
+    id: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE managers SET status = status WHERE account_id = $1 AND id = $2 AND status <> 'DELETING'",
+    )
+    .bind(account_id)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn provider_from_row(r: &$row) -> StoreResult<CredentialProvider> {
+    let fields: String = r.try_get("secret_fields").map_err(backend)?;
+    Ok(CredentialProvider {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        name: r.try_get("name").map_err(backend)?,
+        vendor: parse(
+            "vendor",
+            &r.try_get::<String, _>("vendor").map_err(backend)?,
+            Vendor::parse,
+        )?,
+        key_id: r.try_get("key_id").map_err(backend)?,
+        authorization_id: r.try_get("authorization_id").map_err(backend)?,
+        secret_fields: fields
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        sealed_secrets: r.try_get("sealed_secrets").map_err(backend)?,
+        tags: tags_from_text(&r.try_get::<String, _>("tags").map_err(backend)?)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+fn manager_from_row(r: &$row) -> StoreResult<Manager> {
+    let url: Option<String> = r.try_get("authorizer_discovery_url").map_err(backend)?;
+    let enc: Option<String> = r.try_get("authorizer_encoded").map_err(backend)?;
+    Ok(Manager {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        name: r.try_get("name").map_err(backend)?,
+        description: r.try_get("description").map_err(backend)?,
+        authorizer_type: parse(
+            "authorizer_type",
+            &r.try_get::<String, _>("authorizer_type").map_err(backend)?,
+            AuthorizerType::parse,
+        )?,
+        authorizer: match (url, enc) {
+            (Some(discovery_url), Some(encoded)) => Some(AuthorizerConfig {
+                discovery_url,
+                encoded,
+            }),
+            _ => None,
+        },
+        role_arn: r.try_get("role_arn").map_err(backend)?,
+        kms_key_arn: r.try_get("kms_key_arn").map_err(backend)?,
+        tags: tags_from_text(&r.try_get::<String, _>("tags").map_err(backend)?)?,
+        status: parse(
+            "status",
+            &r.try_get::<String, _>("status").map_err(backend)?,
+            ResourceStatus::parse,
+        )?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+        transition_at: r
+            .try_get::<Option<i64>, _>("transition_at")
+            .map_err(backend)?
+            .map(time),
+    })
+}
+
+fn connector_from_row(r: &$row) -> StoreResult<Connector> {
+    let vendor: Option<String> = r.try_get("credential_vendor").map_err(backend)?;
+    let arn: Option<String> = r.try_get("credential_arn").map_err(backend)?;
+    let mode: Option<String> = r.try_get("provision_mode").map_err(backend)?;
+    Ok(Connector {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        name: r.try_get("name").map_err(backend)?,
+        description: r.try_get("description").map_err(backend)?,
+        connector_type: parse(
+            "connector_type",
+            &r.try_get::<String, _>("connector_type").map_err(backend)?,
+            ConnectorType::parse,
+        )?,
+        provision_mode: mode
+            .map(|m| parse("provision_mode", &m, ProvisionMode::parse))
+            .transpose()?,
+        credential: match (vendor, arn) {
+            (Some(v), Some(arn)) => Some(CredentialRef {
+                vendor: parse("credential_vendor", &v, Vendor::parse)?,
+                arn,
+            }),
+            _ => None,
+        },
+        credentials_updated_at: r
+            .try_get::<Option<i64>, _>("credentials_updated_at")
+            .map_err(backend)?
+            .map(time),
+        status: parse(
+            "status",
+            &r.try_get::<String, _>("status").map_err(backend)?,
+            ResourceStatus::parse,
+        )?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+        transition_at: r
+            .try_get::<Option<i64>, _>("transition_at")
+            .map_err(backend)?
+            .map(time),
+    })
+}
+
+fn name_conflict(e: sqlx::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Duplicate(Unique::Name)
+    } else {
+        backend(e)
+    }
+}
+
+#[async_trait]
+impl Store for $store {
+    async fn idempotency_get(
+        &self,
+        account_id: &str,
+        operation: &str,
+        token: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, resource_id FROM idempotency WHERE account_id = $1 AND operation = $2 AND token = $3",
+        )
+        .bind(account_id)
+        .bind(operation)
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|r| {
+            let fp: Vec<u8> = r.try_get("fingerprint").map_err(backend)?;
+            Ok(IdempotencyRecord {
+                fingerprint: fp
+                    .try_into()
+                    .map_err(|_| StoreError::Backend("bad fingerprint column".into()))?,
+                resource_id: r.try_get("resource_id").map_err(backend)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn provider_insert(&self, p: &CredentialProvider) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO credential_providers (account_id, name, vendor, key_id, authorization_id, secret_fields, sealed_secrets, tags, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&p.account_id)
+        .bind(&p.name)
+        .bind(p.vendor.as_str())
+        .bind(&p.key_id)
+        .bind(&p.authorization_id)
+        .bind(p.secret_fields.join(","))
+        .bind(&p.sealed_secrets)
+        .bind(tags_to_text(&p.tags))
+        .bind(ms(p.created_at))
+        .bind(ms(p.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(name_conflict)?;
+        Ok(())
+    }
+
+    async fn provider_get(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<CredentialProvider>> {
+        sqlx::query("SELECT * FROM credential_providers WHERE account_id = $1 AND name = $2")
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(provider_from_row)
+            .transpose()
+    }
+
+    async fn provider_update(&self, p: &CredentialProvider) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE credential_providers SET key_id = $1, authorization_id = $2, secret_fields = $3, sealed_secrets = $4, tags = $5, updated_at = $6 WHERE account_id = $7 AND name = $8",
+        )
+        .bind(&p.key_id)
+        .bind(&p.authorization_id)
+        .bind(p.secret_fields.join(","))
+        .bind(&p.sealed_secrets)
+        .bind(tags_to_text(&p.tags))
+        .bind(ms(p.updated_at))
+        .bind(&p.account_id)
+        .bind(&p.name)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn provider_delete(&self, account_id: &str, name: &str) -> StoreResult<ProviderDelete> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "DELETE FROM credential_providers WHERE account_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM connectors WHERE account_id = $1 AND credential_provider = $2)",
+        )
+        .bind(account_id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let outcome = if done.rows_affected() == 1 {
+            ProviderDelete::Deleted
+        } else {
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM credential_providers WHERE account_id = $1 AND name = $2",
+            )
+            .bind(account_id)
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if exists > 0 {
+                ProviderDelete::InUse
+            } else {
+                ProviderDelete::NotFound
+            }
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(outcome)
+    }
+
+    async fn provider_list(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<CredentialProvider>> {
+        sqlx::query(
+            "SELECT * FROM credential_providers WHERE account_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(account_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(provider_from_row)
+        .collect()
+    }
+
+    async fn manager_insert(
+        &self,
+        m: &Manager,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        record_idempotency(&mut tx, &m.account_id, idem).await?;
+        sqlx::query(
+            "INSERT INTO managers (account_id, id, name, description, authorizer_type, authorizer_discovery_url, authorizer_encoded, role_arn, kms_key_arn, tags, status, created_at, updated_at, transition_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&m.account_id)
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(m.authorizer_type.as_str())
+        .bind(m.authorizer.as_ref().map(|a| a.discovery_url.as_str()))
+        .bind(m.authorizer.as_ref().map(|a| a.encoded.as_str()))
+        .bind(&m.role_arn)
+        .bind(&m.kms_key_arn)
+        .bind(tags_to_text(&m.tags))
+        .bind(m.status.as_str())
+        .bind(ms(m.created_at))
+        .bind(ms(m.updated_at))
+        .bind(ms_opt(m.transition_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn manager_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Manager>> {
+        sqlx::query("SELECT * FROM managers WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(manager_from_row)
+            .transpose()
+    }
+
+    async fn manager_update(
+        &self,
+        m: &Manager,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE managers SET description = $1, authorizer_type = $2, authorizer_discovery_url = $3, authorizer_encoded = $4, role_arn = $5, kms_key_arn = $6, tags = $7, status = $8, updated_at = $9, transition_at = $10 WHERE account_id = $11 AND id = $12 AND status <> 'DELETING'",
+        )
+        .bind(&m.description)
+        .bind(m.authorizer_type.as_str())
+        .bind(m.authorizer.as_ref().map(|a| a.discovery_url.as_str()))
+        .bind(m.authorizer.as_ref().map(|a| a.encoded.as_str()))
+        .bind(&m.role_arn)
+        .bind(&m.kms_key_arn)
+        .bind(tags_to_text(&m.tags))
+        .bind(m.status.as_str())
+        .bind(ms(m.updated_at))
+        .bind(ms_opt(m.transition_at))
+        .bind(&m.account_id)
+        .bind(&m.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        record_idempotency(&mut tx, &m.account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn manager_start_delete(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: OffsetDateTime,
+        transition_at: OffsetDateTime,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<ManagerDelete> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Lock the manager row first, then look for connectors in a new statement: a
+        // connector insert locks the same row, so the two cannot interleave.
+        if !lock_live_manager(&mut tx, account_id, id).await? {
+            return Ok(ManagerDelete::NotFound);
+        }
+        let connectors: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM connectors WHERE account_id = $1 AND manager_id = $2",
+        )
+        .bind(account_id)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if connectors > 0 {
+            return Ok(ManagerDelete::HasConnectors);
+        }
+        let row = sqlx::query(
+            "UPDATE managers SET status = 'DELETING', updated_at = $1, transition_at = $2 WHERE account_id = $3 AND id = $4 RETURNING *",
+        )
+        .bind(ms(now))
+        .bind(ms(transition_at))
+        .bind(account_id)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let m = manager_from_row(&row)?;
+        record_idempotency(&mut tx, account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ManagerDelete::Started(m))
+    }
+
+    async fn manager_list(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Manager>> {
+        sqlx::query("SELECT * FROM managers WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(account_id)
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(manager_from_row)
+            .collect()
+    }
+
+    async fn connector_insert(
+        &self,
+        c: &Connector,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if !lock_live_manager(&mut tx, &c.account_id, &c.manager_id).await? {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "INSERT INTO connectors (account_id, manager_id, id, name, description, connector_type, provision_mode, credential_vendor, credential_arn, credential_provider, status, created_at, updated_at, transition_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&c.account_id)
+        .bind(&c.manager_id)
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.description)
+        .bind(c.connector_type.as_str())
+        .bind(c.provision_mode.map(|m| m.as_str()))
+        .bind(c.credential.as_ref().map(|r| r.vendor.as_str()))
+        .bind(c.credential.as_ref().map(|r| r.arn.as_str()))
+        .bind(c.credential.as_ref().map(|r| provider_name(&r.arn)))
+        .bind(c.status.as_str())
+        .bind(ms(c.created_at))
+        .bind(ms(c.updated_at))
+        .bind(ms_opt(c.transition_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        record_idempotency(&mut tx, &c.account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn connector_get(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Connector>> {
+        sqlx::query(
+            "SELECT * FROM connectors WHERE account_id = $1 AND manager_id = $2 AND id = $3",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(connector_from_row)
+        .transpose()
+    }
+
+    async fn connector_update(
+        &self,
+        c: &Connector,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE connectors SET description = $1, connector_type = $2, credential_vendor = $3, credential_arn = $4, credential_provider = $5, status = $6, updated_at = $7, transition_at = $8, credentials_updated_at = $9 WHERE account_id = $10 AND manager_id = $11 AND id = $12 AND status <> 'DELETING'",
+        )
+        .bind(&c.description)
+        .bind(c.connector_type.as_str())
+        .bind(c.credential.as_ref().map(|r| r.vendor.as_str()))
+        .bind(c.credential.as_ref().map(|r| r.arn.as_str()))
+        .bind(c.credential.as_ref().map(|r| provider_name(&r.arn)))
+        .bind(c.status.as_str())
+        .bind(ms(c.updated_at))
+        .bind(ms_opt(c.transition_at))
+        .bind(ms_opt(c.credentials_updated_at))
+        .bind(&c.account_id)
+        .bind(&c.manager_id)
+        .bind(&c.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        record_idempotency(&mut tx, &c.account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn connector_start_delete(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        id: &str,
+        now: OffsetDateTime,
+        transition_at: OffsetDateTime,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<Option<Connector>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row = sqlx::query(
+            "UPDATE connectors SET status = 'DELETING', updated_at = $1, transition_at = $2 WHERE account_id = $3 AND manager_id = $4 AND id = $5 AND status <> 'DELETING' RETURNING *",
+        )
+        .bind(ms(now))
+        .bind(ms(transition_at))
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let c = connector_from_row(&row)?;
+        record_idempotency(&mut tx, account_id, idem).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(c))
+    }
+
+    async fn connector_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Connector>> {
+        sqlx::query(
+            "SELECT * FROM connectors WHERE account_id = $1 AND manager_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(connector_from_row)
+        .collect()
+    }
+
+    async fn complete_transitions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let now = ms(now);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut changed = 0;
+        for sql in [
+            "DELETE FROM connectors WHERE status = 'DELETING' AND transition_at <= $1",
+            "DELETE FROM managers WHERE status = 'DELETING' AND transition_at <= $1",
+            "UPDATE connectors SET status = 'READY', updated_at = transition_at, transition_at = NULL WHERE status IN ('CREATING', 'UPDATING') AND transition_at <= $1",
+            "UPDATE managers SET status = 'READY', updated_at = transition_at, transition_at = NULL WHERE status IN ('CREATING', 'UPDATING') AND transition_at <= $1",
+        ] {
+            changed += sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
+    }
+
+    async fn instrument_insert(
+        &self,
+        i: &Instrument,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        record_idempotency(&mut tx, &i.account_id, idem).await?;
+        sqlx::query(
+            "INSERT INTO instruments (account_id, id, manager_id, connector_id, user_id, network, wallet_address, linked_masked, linked_sealed, sealed_key, status, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&i.account_id)
+        .bind(&i.id)
+        .bind(&i.manager_id)
+        .bind(&i.connector_id)
+        .bind(&i.user_id)
+        .bind(i.network.as_str())
+        .bind(&i.wallet_address)
+        .bind(&i.linked_accounts.masked)
+        .bind(&i.linked_accounts.sealed)
+        .bind(&i.sealed_key)
+        .bind(i.status.as_str())
+        .bind(i.version)
+        .bind(ms(i.created_at))
+        .bind(ms(i.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn instrument_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Instrument>> {
+        sqlx::query("SELECT * FROM instruments WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(instrument_from_row)
+            .transpose()
+    }
+
+    async fn instrument_soft_delete(
+        &self,
+        account_id: &str,
+        id: &str,
+        expected_version: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE instruments SET status = 'DELETED', version = version + 1, updated_at = $1 WHERE account_id = $2 AND id = $3 AND version = $4 AND status <> 'DELETED'",
+        )
+        .bind(ms(now))
+        .bind(account_id)
+        .bind(id)
+        .bind(expected_version)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn instrument_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        connector_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Instrument>> {
+        let rows = match connector_id {
+            None => sqlx::query(
+                "SELECT * FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND status <> 'DELETED' AND id > $4 ORDER BY id LIMIT $5",
+            )
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(user_id)
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64),
+            Some(c) => sqlx::query(
+                "SELECT * FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND connector_id = $4 AND status <> 'DELETED' AND id > $5 ORDER BY id LIMIT $6",
+            )
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(user_id)
+            .bind(c)
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64),
+        }
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(instrument_from_row).collect()
+    }
+
+    async fn session_insert(
+        &self,
+        x: &Session,
+        idem: Option<&IdempotencyWrite<'_>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        record_idempotency(&mut tx, &x.account_id, idem).await?;
+        sqlx::query(
+            "INSERT INTO sessions (account_id, id, manager_id, user_id, expiry_minutes, expires_at, cap, spent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&x.account_id)
+        .bind(&x.id)
+        .bind(&x.manager_id)
+        .bind(&x.user_id)
+        .bind(x.expiry_minutes)
+        .bind(ms(x.expires_at))
+        .bind(x.cap)
+        .bind(x.spent)
+        .bind(ms(x.created_at))
+        .bind(ms(x.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(name_conflict)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn session_get(&self, account_id: &str, id: &str) -> StoreResult<Option<Session>> {
+        sqlx::query("SELECT * FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn session_delete(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn session_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Session>> {
+        sqlx::query(
+            "SELECT * FROM sessions WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND id > $4 ORDER BY id LIMIT $5",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(user_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(session_from_row)
+        .collect()
+    }
+
+    async fn payment_by_token(
+        &self,
+        account_id: &str,
+        token: &str,
+    ) -> StoreResult<Option<Payment>> {
+        sqlx::query("SELECT * FROM payments WHERE account_id = $1 AND client_token = $2")
+            .bind(account_id)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(payment_from_row)
+            .transpose()
+    }
+
+    async fn payments_of_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Vec<Payment>> {
+        sqlx::query("SELECT * FROM payments WHERE account_id = $1 AND session_id = $2 ORDER BY created_at, id")
+            .bind(account_id)
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(payment_from_row)
+            .collect()
+    }
+
+    async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>> {
+        let tx = self.pool.begin().await.map_err(backend)?;
+        Ok(Box::new($tx { tx }))
+    }
+}
+
+struct $tx {
+    tx: Transaction<'static, $db>,
+}
+
+#[async_trait]
+impl PaymentTx for $tx {
+    async fn reserve(
+        &mut self,
+        account_id: &str,
+        session_id: &str,
+        amount: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Reserve> {
+        let now = ms(now);
+        let row = sqlx::query(
+            "UPDATE sessions SET spent = spent + $1, updated_at = $2 WHERE account_id = $3 AND id = $4 AND expires_at > $2 AND (cap IS NULL OR spent + $1 <= cap) RETURNING cap - spent AS remaining",
+        )
+        .bind(amount)
+        .bind(now)
+        .bind(account_id)
+        .bind(session_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        if let Some(row) = row {
+            return Ok(Reserve::Reserved {
+                remaining: row.try_get("remaining").map_err(backend)?,
+            });
+        }
+        let row = sqlx::query("SELECT expires_at, cap - spent AS remaining FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(session_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok(match row {
+            None => Reserve::NotFound,
+            Some(r) if r.try_get::<i64, _>("expires_at").map_err(backend)? <= now => {
+                Reserve::Expired
+            }
+            Some(r) => Reserve::Insufficient {
+                remaining: r
+                    .try_get::<Option<i64>, _>("remaining")
+                    .map_err(backend)?
+                    .unwrap_or(0),
+            },
+        })
+    }
+
+    async fn release(
+        &mut self,
+        account_id: &str,
+        session_id: &str,
+        amount: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET spent = spent - $1 WHERE account_id = $2 AND id = $3")
+            .bind(amount)
+            .bind(account_id)
+            .bind(session_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record(&mut self, p: &Payment) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO payments (account_id, id, session_id, instrument_id, manager_id, user_id, client_token, fingerprint, payment_type, version, scheme, network, payer, payee, asset, amount, debited, output, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
+        )
+        .bind(&p.account_id)
+        .bind(&p.id)
+        .bind(&p.session_id)
+        .bind(&p.instrument_id)
+        .bind(&p.manager_id)
+        .bind(&p.user_id)
+        .bind(&p.client_token)
+        .bind(p.fingerprint.as_ref().map(|f| f.to_vec()))
+        .bind(&p.payment_type)
+        .bind(&p.version)
+        .bind(&p.scheme)
+        .bind(&p.network)
+        .bind(&p.payer)
+        .bind(&p.payee)
+        .bind(&p.asset)
+        .bind(&p.amount)
+        .bind(p.debited)
+        .bind(&p.output)
+        .bind(ms(p.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        // No error inside the transaction (PostgreSQL would abort the whole batch):
+        // a used clientToken shows as nothing inserted.
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Duplicate(Unique::ClientToken));
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(backend)
+    }
+}
+
+fn session_from_row(r: &$row) -> StoreResult<Session> {
+    Ok(Session {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        user_id: r.try_get("user_id").map_err(backend)?,
+        expiry_minutes: r.try_get("expiry_minutes").map_err(backend)?,
+        expires_at: time(r.try_get("expires_at").map_err(backend)?),
+        cap: r.try_get("cap").map_err(backend)?,
+        spent: r.try_get("spent").map_err(backend)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+fn payment_from_row(r: &$row) -> StoreResult<Payment> {
+    let fp: Option<Vec<u8>> = r.try_get("fingerprint").map_err(backend)?;
+    Ok(Payment {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        session_id: r.try_get("session_id").map_err(backend)?,
+        instrument_id: r.try_get("instrument_id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        user_id: r.try_get("user_id").map_err(backend)?,
+        client_token: r.try_get("client_token").map_err(backend)?,
+        fingerprint: fp
+            .map(|f| {
+                f.try_into()
+                    .map_err(|_| StoreError::Backend("bad fingerprint column".into()))
+            })
+            .transpose()?,
+        payment_type: r.try_get("payment_type").map_err(backend)?,
+        version: r.try_get("version").map_err(backend)?,
+        scheme: r.try_get("scheme").map_err(backend)?,
+        network: r.try_get("network").map_err(backend)?,
+        payer: r.try_get("payer").map_err(backend)?,
+        payee: r.try_get("payee").map_err(backend)?,
+        asset: r.try_get("asset").map_err(backend)?,
+        amount: r.try_get("amount").map_err(backend)?,
+        debited: r.try_get("debited").map_err(backend)?,
+        output: r.try_get("output").map_err(backend)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+    })
+}
+
+fn instrument_from_row(r: &$row) -> StoreResult<Instrument> {
+    Ok(Instrument {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        connector_id: r.try_get("connector_id").map_err(backend)?,
+        user_id: r.try_get("user_id").map_err(backend)?,
+        network: parse(
+            "network",
+            &r.try_get::<String, _>("network").map_err(backend)?,
+            Network::parse,
+        )?,
+        wallet_address: r.try_get("wallet_address").map_err(backend)?,
+        linked_accounts: LinkedAccounts {
+            masked: r.try_get("linked_masked").map_err(backend)?,
+            sealed: r.try_get("linked_sealed").map_err(backend)?,
+        },
+        sealed_key: r.try_get("sealed_key").map_err(backend)?,
+        status: parse(
+            "status",
+            &r.try_get::<String, _>("status").map_err(backend)?,
+            InstrumentStatus::parse,
+        )?,
+        version: r.try_get("version").map_err(backend)?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+    };
+}
+
+pub(crate) use sql_store;
