@@ -33,7 +33,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -55,7 +54,6 @@ from compat_helpers import (
     REGION,
     create_connector,
     create_manager,
-    wait_for,
 )
 from conftest import (
     CONTROL,
@@ -1092,5 +1090,3 @@ def run_concurrently(n: int, fn: Callable[[int], Any], timeout: float = 120) -> 
     assert all(not t.is_alive() for t in threads), "a worker thread hung"
     return results
 
-
-__all__ = [name for name in dir() if not name.startswith("__")]

@@ -299,7 +299,7 @@ def make_client(purser) -> Callable[..., Any]:
              parameter_validation: bool = True, region: str = REGION, **config: Any):
         creds = creds or purser.creds
         cfg = Config(
-            retries={"max_attempts": 1},
+            retries={"total_max_attempts": 1, "mode": "standard"},
             parameter_validation=parameter_validation,
             connect_timeout=10,
             read_timeout=30,

@@ -23,6 +23,7 @@ from chain_fixtures import (  # noqa: E402
     private_key_to_address,
     process_payment,
     record_bodies,
+    run_concurrently,
     wallet_address,
     x402_requirement,
 )
@@ -98,7 +99,6 @@ def test_create_ethereum_instrument(dp, wallet, user, dp_server):
     assert details["network"] == "ETHEREUM"
     addr = details["walletAddress"]
     assert is_eip55(addr), f"not an EIP-55 address: {addr}"
-    assert addr != addr.lower() or not any(c.isalpha() for c in addr[2:])
     masked = details["linkedAccounts"][0]["email"]["emailAddress"]
     assert masked == "z***@e***.com", masked
 
@@ -342,7 +342,6 @@ def test_delete_follows_the_seed(dp, dp2, cp, wallet, user, make_instrument, dp_
 
 
 def test_concurrent_deletes_exactly_one_wins(dp, wallet, user, make_instrument):
-    from chain_fixtures import run_concurrently
     for _ in range(5):
         iid = make_instrument(wallet, user)["paymentInstrumentId"]
         results = run_concurrently(2, lambda _i: delete(dp, wallet, user, iid))

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::clock::truncate_millis;
 use crate::domain::*;
 use crate::paging::Paginator;
-use crate::store::{IdempotencyWrite, ManagerDelete, ProviderDelete, Store, StoreError, Unique};
+use crate::store::{ManagerDelete, ProviderDelete, Store, StoreError, Unique};
 use crate::{Caller, Clock, CoreError, CoreResult, Idempotency};
 
 /// How long CREATING / UPDATING / DELETING last before they complete by themselves.
@@ -155,41 +155,13 @@ impl ControlPlane {
         truncate_millis(self.clock.now())
     }
 
-    /// If `idem` names a token already used for `operation`, the resource id it produced;
-    /// a token reused with another request is refused.
     async fn replay(
         &self,
         caller: &Caller,
         operation: &str,
         idem: Option<&Idempotency>,
     ) -> CoreResult<Option<String>> {
-        let Some(idem) = idem else { return Ok(None) };
-        match self
-            .store
-            .idempotency_get(&caller.account_id, operation, &idem.token)
-            .await?
-        {
-            None => Ok(None),
-            Some(rec) if rec.fingerprint == idem.fingerprint => Ok(Some(rec.resource_id)),
-            Some(_) => Err(CoreError::IdempotencyMismatch(
-                "The clientToken was already used with a different request.".into(),
-            )),
-        }
-    }
-
-    fn idem_write<'a>(
-        operation: &'static str,
-        idem: Option<&'a Idempotency>,
-        resource_id: &'a str,
-        at: OffsetDateTime,
-    ) -> Option<IdempotencyWrite<'a>> {
-        idem.map(|i| IdempotencyWrite {
-            operation,
-            token: &i.token,
-            fingerprint: i.fingerprint,
-            resource_id,
-            at,
-        })
+        Idempotency::replay(idem, &*self.store, &caller.account_id, operation).await
     }
 
     // ----- credential providers -------------------------------------------------------
@@ -463,7 +435,7 @@ impl ControlPlane {
             updated_at: now,
             transition_at: Some(now + TRANSITION),
         };
-        let write = Self::idem_write(OP, idem, &m.id, now);
+        let write = Idempotency::write(idem, OP, &m.id, now);
         match self.store.manager_insert(&m, write.as_ref()).await {
             Ok(()) => Ok(m),
             Err(StoreError::Duplicate(Unique::ClientToken)) => {
@@ -532,7 +504,7 @@ impl ControlPlane {
         m.status = ResourceStatus::Updating;
         m.updated_at = now;
         m.transition_at = Some(now + TRANSITION);
-        let write = Self::idem_write(OP, idem, &m.id, now);
+        let write = Idempotency::write(idem, OP, &m.id, now);
         match self.store.manager_update(&m, write.as_ref()).await {
             Ok(true) => Ok(m),
             Ok(false) => Err(Self::manager_not_found(id)),
@@ -554,7 +526,7 @@ impl ControlPlane {
             return Ok(Deleting { id });
         }
         let now = self.now();
-        let write = Self::idem_write(OP, idem, id, now);
+        let write = Idempotency::write(idem, OP, id, now);
         match self
             .store
             .manager_start_delete(
@@ -694,7 +666,7 @@ impl ControlPlane {
             updated_at: now,
             transition_at: Some(now + TRANSITION),
         };
-        let write = Self::idem_write(OP, idem, &c.id, now);
+        let write = Idempotency::write(idem, OP, &c.id, now);
         match self.store.connector_insert(&c, write.as_ref()).await {
             Ok(true) => Ok(c),
             Ok(false) => Err(Self::manager_not_found(&c.manager_id)),
@@ -780,7 +752,7 @@ impl ControlPlane {
         c.status = ResourceStatus::Updating;
         c.updated_at = now;
         c.transition_at = Some(now + TRANSITION);
-        let write = Self::idem_write(op, idem, &c.id, now);
+        let write = Idempotency::write(idem, op, &c.id, now);
         match self.store.connector_update(&c, write.as_ref()).await {
             Ok(true) => Ok(c),
             Ok(false) => Err(Self::connector_not_found(&c.id)),
@@ -839,7 +811,7 @@ impl ControlPlane {
             return Ok(Deleting { id });
         }
         let now = self.now();
-        let write = Self::idem_write(OP, idem, id, now);
+        let write = Idempotency::write(idem, OP, id, now);
         match self
             .store
             .connector_start_delete(

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::clock::truncate_millis;
 use crate::domain::*;
 use crate::paging::Paginator;
-use crate::store::{IdempotencyWrite, Store, StoreError, Unique};
+use crate::store::{Store, StoreError, Unique};
 use crate::{Caller, Clock, CoreError, CoreResult, Idempotency};
 
 /// Default and largest page of ListPaymentInstruments / ListPaymentSessions (B17).
@@ -191,18 +191,7 @@ impl DataPlane {
         op: &str,
         idem: Option<&Idempotency>,
     ) -> CoreResult<Option<String>> {
-        let Some(idem) = idem else { return Ok(None) };
-        match self
-            .store
-            .idempotency_get(&caller.account_id, op, &idem.token)
-            .await?
-        {
-            None => Ok(None),
-            Some(rec) if rec.fingerprint == idem.fingerprint => Ok(Some(rec.resource_id)),
-            Some(_) => Err(CoreError::IdempotencyMismatch(
-                "The clientToken was already used with a different request.".into(),
-            )),
-        }
+        Idempotency::replay(idem, &*self.store, &caller.account_id, op).await
     }
 
     pub async fn create_instrument(
@@ -281,13 +270,7 @@ impl DataPlane {
             updated_at: now,
             id,
         };
-        let write = idem.map(|i| IdempotencyWrite {
-            operation: OP,
-            token: &i.token,
-            fingerprint: i.fingerprint,
-            resource_id: &instrument.id,
-            at: now,
-        });
+        let write = Idempotency::write(idem, OP, &instrument.id, now);
         match self
             .store
             .instrument_insert(&instrument, write.as_ref())

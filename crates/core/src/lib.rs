@@ -35,3 +35,47 @@ pub struct Idempotency {
     pub token: String,
     pub fingerprint: [u8; 32],
 }
+
+/// The one mismatch answer of every idempotent operation (B8).
+pub(crate) fn idempotency_mismatch() -> CoreError {
+    CoreError::IdempotencyMismatch(
+        "The clientToken was already used with a different request.".into(),
+    )
+}
+
+impl Idempotency {
+    /// If this token was already used for `operation` in the account, the resource id it
+    /// produced; the same token with another request is refused.
+    pub(crate) async fn replay(
+        idem: Option<&Idempotency>,
+        store: &dyn store::Store,
+        account_id: &str,
+        operation: &str,
+    ) -> CoreResult<Option<String>> {
+        let Some(idem) = idem else { return Ok(None) };
+        match store
+            .idempotency_get(account_id, operation, &idem.token)
+            .await?
+        {
+            None => Ok(None),
+            Some(rec) if rec.fingerprint == idem.fingerprint => Ok(Some(rec.resource_id)),
+            Some(_) => Err(idempotency_mismatch()),
+        }
+    }
+
+    /// The record to write together with the change that `resource_id` names.
+    pub(crate) fn write<'a>(
+        idem: Option<&'a Idempotency>,
+        operation: &'static str,
+        resource_id: &'a str,
+        at: time::OffsetDateTime,
+    ) -> Option<store::IdempotencyWrite<'a>> {
+        idem.map(|i| store::IdempotencyWrite {
+            operation,
+            token: &i.token,
+            fingerprint: i.fingerprint,
+            resource_id,
+            at,
+        })
+    }
+}

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::*;
 use crate::instruments::{Actor, DataPlane, Owner, key_aad};
 use crate::money::{self, format_usd};
-use crate::store::{IdempotencyWrite, Reserve, Store, StoreError, Unique};
+use crate::store::{Reserve, Store, StoreError, Unique};
 use crate::{CoreError, CoreResult, Idempotency};
 
 /// Largest number of payments grouped into one transaction.
@@ -125,13 +125,7 @@ impl DataPlane {
             created_at: now,
             updated_at: now,
         };
-        let write = idem.map(|i| IdempotencyWrite {
-            operation: OP,
-            token: &i.token,
-            fingerprint: i.fingerprint,
-            resource_id: &s.id,
-            at: now,
-        });
+        let write = Idempotency::write(idem, OP, &s.id, now);
         match self.store().session_insert(&s, write.as_ref()).await {
             Ok(()) => Ok(s),
             Err(StoreError::Duplicate(Unique::ClientToken)) => {
@@ -419,9 +413,7 @@ fn replay_payment(p: Payment, idem: &Idempotency) -> CoreResult<Payment> {
     if p.fingerprint == Some(idem.fingerprint) {
         Ok(p)
     } else {
-        Err(CoreError::IdempotencyMismatch(
-            "The clientToken was already used with a different request.".into(),
-        ))
+        Err(crate::idempotency_mismatch())
     }
 }
 
@@ -504,10 +496,7 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
     };
     // Reserve each in arrival order; a clientToken seen earlier in the batch waits for it.
     let mut reserved: Vec<Intent> = Vec::with_capacity(batch.len());
-    let mut done: Vec<(
-        oneshot::Sender<Result<Payment, LedgerError>>,
-        Result<Payment, LedgerError>,
-    )> = Vec::new();
+    let mut done: Done = Vec::new();
     let mut tokens: HashMap<(String, String), ()> = HashMap::new();
     for intent in batch {
         let p = &intent.payment;

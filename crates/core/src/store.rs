@@ -47,7 +47,7 @@ pub struct IdempotencyWrite<'a> {
 /// Outcome of asking a manager to start deleting.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ManagerDelete {
-    Started(Manager),
+    Started(Box<Manager>),
     NotFound,
     HasConnectors,
 }

@@ -19,7 +19,7 @@ impl SecretLookup for AppState {
 }
 
 fn sigv4_error(e: SigV4Error) -> AwsError {
-    AwsError::other(e.code(), e.status(), &e.message())
+    AwsError::other(e.code(), e.status(), e.message())
 }
 
 /// Verify the signature; the verified key decides the account.
@@ -40,13 +40,15 @@ pub fn authenticate(
         headers: &headers,
         body,
     };
-    let verified = purser_sigv4::verify(&req, state, state.inner.clock.now(), SIGNING_NAME)
+    let verified = // Signatures are checked against the real time, never the test clock: moving
+    // business time (session expiry) must not expire every client's signature.
+    purser_sigv4::verify(&req, state, time::OffsetDateTime::now_utc(), SIGNING_NAME)
         .map_err(sigv4_error)?;
     if verified.region != state.inner.region {
         return Err(AwsError::other(
             "InvalidSignatureException",
             403,
-            &format!(
+            format!(
                 "Credential should be scoped to a valid region, not '{}'. This server serves '{}'.",
                 verified.region, state.inner.region
             ),

@@ -15,7 +15,6 @@ mod pipeline;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use purser_core::Clock;
 use purser_core::control::ControlPlane;
 use purser_core::instruments::DataPlane;
 use purser_wallet::Secret;
@@ -41,7 +40,6 @@ struct Inner {
     region: String,
     control: Arc<ControlPlane>,
     data: Arc<DataPlane>,
-    clock: Arc<dyn Clock>,
 }
 
 impl AppState {
@@ -50,7 +48,6 @@ impl AppState {
         region: String,
         control: Arc<ControlPlane>,
         data: Arc<DataPlane>,
-        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let mut map = HashMap::new();
         for c in credentials {
@@ -64,7 +61,6 @@ impl AppState {
                 region,
                 control,
                 data,
-                clock,
             }),
         })
     }

@@ -88,7 +88,7 @@ async fn process(
         AwsError::other(
             "RequestEntityTooLargeException",
             413,
-            &format!("Request body is larger than the limit of {MAX_BODY} bytes."),
+            format!("Request body is larger than the limit of {MAX_BODY} bytes."),
         )
     };
     let declared = parts
@@ -108,7 +108,7 @@ async fn process(
         RouteError::NotFound => AwsError::other(
             "UnknownOperationException",
             404,
-            &format!(
+            format!(
                 "No operation matches {} {}.",
                 parts.method,
                 parts.uri.path()
@@ -117,7 +117,7 @@ async fn process(
         RouteError::MethodNotAllowed { allowed } => AwsError::other(
             "UnknownOperationException",
             405,
-            &format!(
+            format!(
                 "Method {} is not allowed on {}; allowed: {}.",
                 parts.method,
                 parts.uri.path(),
@@ -156,11 +156,13 @@ impl Input<'_> {
         &self,
         op: &'static purser_model::OperationDef,
     ) -> Result<T, AwsError> {
+        // Header values are bytes: UTF-8 when valid, else ISO-8859-1 (what botocore sends
+        // for non-ASCII text), never silently dropped.
         let header = |name: &str| {
-            self.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+            self.headers.get(name).map(|v| {
+                String::from_utf8(v.as_bytes().to_vec())
+                    .unwrap_or_else(|_| v.as_bytes().iter().map(|&b| b as char).collect())
+            })
         };
         let uri: Vec<(&str, String)> = self.uri.iter().map(|(k, v)| (*k, v.clone())).collect();
         purser_model::decode_input(op, &uri, self.query, &header, self.body)

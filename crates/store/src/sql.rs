@@ -407,7 +407,7 @@ impl Store for $store {
         let m = manager_from_row(&row)?;
         record_idempotency(&mut tx, account_id, idem).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(ManagerDelete::Started(m))
+        Ok(ManagerDelete::Started(Box::new(m)))
     }
 
     async fn manager_list(
