@@ -169,7 +169,9 @@ fn decode_request_seeds(dir: &Path) {
         Seed::new("DeletePaymentConnector", "DELETE", conn.clone(), Value::Null)
             .query(&format!("clientToken={CLIENT_TOKEN}")),
         Seed::new("ListPaymentConnectors", "POST", format!("{mgr}/connectors-list"), json!({"maxResults": 5})),
-        Seed::new("RotatePaymentConnectorCredentials", "POST", format!("{conn}/rotate-credentials"), json!({})),
+        Seed::new("RotatePaymentConnectorCredentials", "POST", format!("{conn}/rotate-credentials"), json!({
+            "credentialsToRotate": {"coinbaseCDP": {"secrets": ["API_KEY", "WALLET_SECRET"]}}
+        })),
         Seed::new("CreatePaymentCredentialProvider", "POST", "/identities/CreatePaymentCredentialProvider", json!({
             "name": "my-provider",
             "credentialProviderVendor": "CoinbaseCDP",
@@ -185,7 +187,9 @@ fn decode_request_seeds(dir: &Path) {
             "credentialProviderVendor": "StripePrivy",
             "providerConfigurationInput": {"stripePrivyConfiguration": {
                 "appId": "app-123",
-                "appSecret": "privy-app-secret-value"
+                "appSecret": "privy-app-secret-value",
+                "authorizationId": "auth-key-1",
+                "authorizationPrivateKey": "wallet-auth-private-key"
             }}
         })),
         Seed::new("GetPaymentCredentialProvider", "POST", "/identities/GetPaymentCredentialProvider", json!({"name": "my-provider"})),

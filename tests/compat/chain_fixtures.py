@@ -1026,31 +1026,6 @@ def error_message(err: ClientError) -> str:
     return err.response["Error"]["Message"]
 
 
-class signing_clock_shift:
-    """with signing_clock_shift(seconds): botocore signs requests as if its clock were
-    `seconds` ahead. Needed after advance_clock(): the server checks SigV4 dates against
-    its (moved) test clock too."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self._patch = None
-
-    def __enter__(self):
-        import datetime
-        from unittest import mock
-
-        import botocore.auth
-        real = botocore.auth.get_current_datetime
-        delta = datetime.timedelta(seconds=self.seconds)
-        self._patch = mock.patch("botocore.auth.get_current_datetime",
-                                 lambda *a, **kw: real(*a, **kw) + delta)
-        self._patch.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._patch.stop()
-
-
 class record_bodies:
     """with record_bodies(client) as bodies: ... -> the raw HTTP bodies the client got."""
 

@@ -22,7 +22,8 @@ pub struct ServeArgs {
     /// [env: PURSER_DATA_DIR] [default: ./purser-data]
     #[arg(long, env = "PURSER_DATA_DIR", hide_env = true)]
     pub data_dir: Option<PathBuf>,
-    /// Database URL: sqlite://PATH [env: PURSER_DATABASE_URL]
+    /// Database URL: sqlite://PATH, or postgres://USER@HOST:PORT/DB for several nodes
+    /// [env: PURSER_DATABASE_URL]
     /// [default: an SQLite file purser.db in the data dir]
     #[arg(long, env = "PURSER_DATABASE_URL", hide_env = true)]
     pub database_url: Option<String>,

@@ -20,7 +20,7 @@ async fn sqlite() -> Option<(Box<dyn std::any::Any + Send>, Arc<dyn Store>)> {
 
 async fn postgres() -> Option<(Box<dyn std::any::Any + Send>, Arc<dyn Store>)> {
     let db = common::FreshPgDatabase::create().await?;
-    let store = PgStore::open(&db.url, 16).await.unwrap();
+    let store = PgStore::open(&db.url, 4).await.unwrap();
     Some((Box::new(db), Arc::new(store)))
 }
 
