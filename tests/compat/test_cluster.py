@@ -45,7 +45,6 @@ from cluster_fixtures import (  # noqa: E402
     sql_text,
     start_cluster,
     usd,
-    wait_healthy,
 )
 from compat_helpers import ACCOUNT_1, wait_for, wait_gone  # noqa: E402
 
@@ -217,9 +216,7 @@ class TestOneDatabaseSeveralNodes:
             assert (code, status) == ("ValidationException", 400)
             check_refusal(message, PRICE)
 
-
     # ----- 2. shared state
-
 
     def test_transitions_complete_on_every_node(self, shared_clusters, nodes):
         cluster = shared_clusters(3)
@@ -426,9 +423,19 @@ def test_nodes_starting_at_once_on_a_fresh_database(make_pg_database, tmp_path):
                 listed = {m["name"] for m in
                           n.control.list_payment_managers(maxResults=100)["paymentManagers"]}
                 assert set(names) <= listed, n.name
+            if round_ == 0:  # and the data plane: a payment through each node
+                s = setup_payments(started[0], user_id=new_user())
+                sid = create_session(started[0], s, "1.00")["paymentSessionId"]
+                for n in started:
+                    assert pay(n, s, sid)["status"] == "PROOF_GENERATED", n.name
+                assert session_available(started[-1], s, sid) == "0.70"
             versions = [int(r[0]) for r in db.query(
                 "SELECT version FROM purser_migrations ORDER BY version")]
             assert versions == list(range(1, len(versions) + 1)) and versions, versions
+            # each migration was applied by exactly one of the racing nodes
+            applied = Counter(m.group(1) for n in started for m in re.finditer(
+                r"applied migration version=(\d+)", n.log_text()))
+            assert applied == Counter(str(v) for v in versions), applied
             for n in started:
                 log = n.log_text().lower()
                 assert "panic" not in log, n.log_text()[-3000:]
@@ -521,9 +528,8 @@ def test_kill9_during_payments_loses_nothing(kind, nodes, make_pg_database):
     assert victim.proc.returncode == -signal.SIGKILL
     victim_acks = [a for a in load.acked if a[1] == victim.name]
     assert victim_acks, "the victim acknowledged nothing before the kill: no load to test"
-    assert all(a[3] <= t_kill for a in victim_acks)
     if len(cluster) > 1:
-        assert any(a[1] != victim.name and a[3] > t_kill for a in load.acked), \
+        assert any(a[1] != victim.name and a[3] > t_kill + 0.2 for a in load.acked), \
             "the surviving node stopped paying when its peer died"
 
     victim.restart()

@@ -49,6 +49,8 @@ pub struct LevelResult {
     pub client_cpu: Option<Duration>,
     /// Share of the whole machine busy during the measured phase (0..1).
     pub machine_busy: Option<f64>,
+    /// CPU used by everything but the server and this bench during the measured phase.
+    pub other_cpu: Option<Duration>,
 }
 
 impl LevelResult {
@@ -147,6 +149,7 @@ pub async fn run_level(
         server_cpu: None,
         client_cpu: None,
         machine_busy: None,
+        other_cpu: None,
     };
     for r in results {
         out.ok += r.ok;
@@ -171,6 +174,10 @@ pub async fn run_level(
         && t1j > t0j
     {
         out.machine_busy = Some((b1 - b0) as f64 / (t1j - t0j) as f64);
+        let busy = server::jiffies_to_duration(b1 - b0);
+        if let (Some(s), Some(c)) = (out.server_cpu, out.client_cpu) {
+            out.other_cpu = Some(busy.saturating_sub(s + c));
+        }
     }
     Ok(out)
 }

@@ -54,6 +54,14 @@ struct Args {
     /// PURSER_LOG for the server (its log goes to a file in the temporary directory).
     #[arg(long, default_value = "info")]
     server_log: String,
+    /// Before measuring, wait up to this many seconds for the machine to be quiet (other
+    /// processes' CPU below --quiet-below); the run goes on either way and the report
+    /// states the background load it saw.
+    #[arg(long, default_value_t = 30.0)]
+    quiet_wait: f64,
+    /// Share of the machine (0..1) other processes may use for it to count as quiet.
+    #[arg(long, default_value_t = 0.10)]
+    quiet_below: f64,
 }
 
 fn purser_binary(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -81,7 +89,7 @@ fn main() -> anyhow::Result<()> {
     if args.concurrency.is_empty() || args.concurrency.contains(&0) {
         bail!("--concurrency needs positive numbers");
     }
-    if !(args.seconds > 0.0 && args.seconds <= 3600.0) || !(0.0..=600.0).contains(&args.warmup) {
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0 && (0.0..=600.0).contains(&args.warmup)) {
         bail!("--seconds must be in (0, 3600] and --warmup in [0, 600]");
     }
     if args.agents == 0 {
@@ -108,6 +116,20 @@ async fn run(args: &Args, binary: &std::path::Path) -> anyhow::Result<String> {
         None => tempfile::Builder::new().prefix("purser-bench-").tempdir()?,
     };
     let machine = report::Machine::collect(tmp.path());
+
+    let wait_until = std::time::Instant::now() + Duration::from_secs_f64(args.quiet_wait.max(0.0));
+    let background_before = loop {
+        let b = server::background_busy(Duration::from_secs(1)).await;
+        match b {
+            Some(x) if x > args.quiet_below && std::time::Instant::now() < wait_until => {
+                eprintln!(
+                    "machine busy {:.0}% with other work; waiting for a quiet moment...",
+                    x * 100.0
+                );
+            }
+            _ => break b,
+        }
+    };
 
     eprintln!("bare costs ({} s each)...", args.bare_seconds);
     let bare = bare::run(tmp.path(), Duration::from_secs_f64(args.bare_seconds)).await?;
@@ -156,6 +178,7 @@ async fn run(args: &Args, binary: &std::path::Path) -> anyhow::Result<String> {
         levels.push(r);
     }
     srv.stop();
+    let background_after = server::background_busy(Duration::from_secs(1)).await;
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     Ok(report::render(&report::Run {
@@ -168,5 +191,7 @@ async fn run(args: &Args, binary: &std::path::Path) -> anyhow::Result<String> {
         machine: &machine,
         bare: &bare,
         levels: &levels,
+        background_before,
+        background_after,
     }))
 }

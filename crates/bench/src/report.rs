@@ -112,6 +112,9 @@ pub struct Run<'a> {
     pub machine: &'a Machine,
     pub bare: &'a Bare,
     pub levels: &'a [LevelResult],
+    /// Share of the machine busy with other work just before / after the run (0..1).
+    pub background_before: Option<f64>,
+    pub background_after: Option<f64>,
 }
 
 fn ms(x: f64) -> String {
@@ -161,6 +164,13 @@ pub fn render(r: &Run) -> String {
     let _ = writeln!(out, "- toolchain: {}", m.rustc);
     let _ = writeln!(out, "- data directory filesystem: {}", m.filesystem);
     let _ = writeln!(out, "- command: `{}`", r.command);
+    let pct = |x: Option<f64>| x.map_or_else(|| "unknown".into(), |b| format!("{:.0}%", b * 100.0));
+    let _ = writeln!(
+        out,
+        "- background load (CPU used by other processes, share of the whole machine, 1 s sample): {} before the run, {} after it",
+        pct(r.background_before),
+        pct(r.background_after)
+    );
     let _ = writeln!(
         out,
         "- server: `{} serve --listen 127.0.0.1:<free port> --data-dir <tempdir>` (SQLite, WAL, synchronous=FULL), log filter `{}`",
@@ -188,13 +198,16 @@ pub fn render(r: &Run) -> String {
     let _ = writeln!(out, "\n## ProcessPayment over loopback\n");
     let _ = writeln!(
         out,
-        "| clients | payments/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/payment | client CPU µs/payment | machine busy |"
+        "| clients | payments/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/payment | client CPU µs/payment | machine busy | other processes' CPU |"
     );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for l in r.levels {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             l.clients,
             l.throughput(),
             ms(l.quantile_ms(0.5)),
@@ -206,6 +219,13 @@ pub fn render(r: &Run) -> String {
             cpu_per_payment(l.client_cpu, l.ok),
             l.machine_busy
                 .map_or_else(|| "-".into(), |b| format!("{:.0}%", b * 100.0)),
+            l.other_cpu.map_or_else(
+                || "-".into(),
+                |c| format!(
+                    "{:.0}% of a core",
+                    100.0 * c.as_secs_f64() / l.measured.as_secs_f64().max(1e-9)
+                )
+            ),
         );
     }
     for l in r.levels {

@@ -153,10 +153,22 @@ pub fn process_cpu(stat_path: &str) -> Option<Duration> {
     // rest[0] is field 3 (state); utime is field 14, stime field 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(jiffies_to_duration(utime + stime))
+}
+
+pub fn jiffies_to_duration(j: u64) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let tck = if tck > 0 { tck as u64 } else { 100 };
-    Some(Duration::from_micros((utime + stime) * 1_000_000 / tck))
+    Duration::from_micros(j * 1_000_000 / tck)
+}
+
+/// Share of the machine (0..1) busy over `window` (the bench itself idle meanwhile).
+pub async fn background_busy(window: Duration) -> Option<f64> {
+    let (b0, t0) = machine_jiffies()?;
+    tokio::time::sleep(window).await;
+    let (b1, t1) = machine_jiffies()?;
+    (t1 > t0).then(|| (b1 - b0) as f64 / (t1 - t0) as f64)
 }
 
 /// Busy and total jiffies of the whole machine (first line of /proc/stat).

@@ -205,6 +205,10 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<Session>>;
 
+    /// Store `value` under `key` unless the key exists; returns the value stored now
+    /// (the given one, or the one that was already there).
+    async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+
     /// The payment recorded under a clientToken, if any (replays, B8).
     async fn payment_by_token(&self, account_id: &str, token: &str)
     -> StoreResult<Option<Payment>>;

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// [default: an SQLite file purser.db in the data dir]
     #[arg(long, env = "PURSER_DATABASE_URL", hide_env = true)]
     pub database_url: Option<String>,
+    /// Largest number of PostgreSQL connections this node opens
+    /// [env: PURSER_DATABASE_MAX_CONNECTIONS] [default: 16]
+    #[arg(long, env = "PURSER_DATABASE_MAX_CONNECTIONS", hide_env = true)]
+    pub database_max_connections: Option<u32>,
     /// TOML configuration file (same keys as the options, plus [[credentials]] and [rpc])
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -43,6 +47,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub database_max_connections: Option<u32>,
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
@@ -69,6 +74,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub database_max_connections: u32,
     pub region: String,
     /// The root credential, if configured; otherwise one is generated into the data dir.
     pub root: Option<Credential>,
@@ -155,6 +161,11 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         listen,
         data_dir,
         database_url,
+        database_max_connections: args
+            .database_max_connections
+            .or(file.database_max_connections)
+            .unwrap_or(16)
+            .max(1),
         region,
         root,
         extra_credentials,

@@ -88,7 +88,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         || cfg.database_url.starts_with("postgresql://")
     {
         Arc::new(
-            purser_store::PgStore::open(&cfg.database_url, 16)
+            purser_store::PgStore::open(&cfg.database_url, cfg.database_max_connections)
                 .await
                 .context("connecting to PostgreSQL")?,
         )
@@ -110,6 +110,9 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         None => Arc::new(SystemClock),
     };
     let vault = Vault::new(master);
+    purser_core::check_master_key(&*store, &vault)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let control = Arc::new(ControlPlane::new(
         store.clone(),
         vault.clone(),

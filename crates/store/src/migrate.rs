@@ -29,10 +29,12 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 1, "control_plane"),
     migration!("sqlite", 2, "instruments"),
     migration!("sqlite", 3, "sessions_payments"),
+    migration!("sqlite", 4, "meta"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 1, "control_plane"),
     migration!("postgres", 2, "instruments"),
     migration!("postgres", 3, "sessions_payments"),
+    migration!("postgres", 4, "meta"),
 ];

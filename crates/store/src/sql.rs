@@ -756,6 +756,20 @@ impl Store for $store {
         .collect()
     }
 
+    async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+        sqlx::query("INSERT INTO purser_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        sqlx::query_scalar("SELECT value FROM purser_meta WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
     async fn payment_by_token(
         &self,
         account_id: &str,

@@ -518,6 +518,20 @@ async fn reserve_checks_budget_expiry_and_existence() {
     assert!(s.payment_by_token(a, "tok").await.unwrap().is_some());
 }
 
+#[tokio::test]
+async fn meta_keeps_the_first_value() {
+    let Some((_guard, s)) = $backend().await else { return };
+    assert_eq!(s.meta_put_if_absent("k", b"first").await.unwrap(), b"first");
+    assert_eq!(s.meta_put_if_absent("k", b"second").await.unwrap(), b"first");
+    // the master-key check: same key passes, another key is refused
+    let v1 = purser_wallet::Vault::new(purser_wallet::MasterKey::generate());
+    let v2 = purser_wallet::Vault::new(purser_wallet::MasterKey::generate());
+    purser_core::check_master_key(&*s, &v1).await.unwrap();
+    purser_core::check_master_key(&*s, &v1).await.unwrap();
+    let err = purser_core::check_master_key(&*s, &v2).await.unwrap_err();
+    assert!(err.contains("master key does not match"), "{err}");
+}
+
 /// The concurrent-overspend property: however the reservations interleave, the total
 /// reserved never exceeds the cap and exactly floor(cap / amount) succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
