@@ -6,12 +6,17 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
+import os
+import sqlite3
+import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 pytest.register_assert_rewrite("chain_fixtures")
+
+import chain_fixtures  # noqa: E402
 
 from chain_fixtures import (  # noqa: E402
     b58decode,
@@ -508,6 +513,24 @@ def test_keys_need_the_master_key(dp, wallet, user, make_instrument, make_sessio
     data_dir = dp_server.tmp_dir.parent / f"copy-{uuid.uuid4().hex[:8]}"
     data_dir.mkdir()
     dp_server.snapshot_db(data_dir / "purser.db")
+    # A node with another master key refuses to start (the database holds a check value
+    # sealed under the first master key), and says why without showing either key.
+    wrong_key = chain_fixtures.new_master_key()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PURSER_")}
+    env.update({"PURSER_MASTER_KEY": wrong_key, "PURSER_ACCESS_KEY_ID": "AKIAREFUSEDSTART0001",
+                "PURSER_SECRET_ACCESS_KEY": "x" * 40, "PURSER_ACCOUNT_ID": "111122223333"})
+    refused = subprocess.run(
+        [str(chain_fixtures._find_binary()), "serve", "--listen", "127.0.0.1:0",
+         "--data-dir", str(data_dir)],
+        env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert "master key does not match" in output, output
+    assert wrong_key not in output and dp_server.master_key not in output
+    # Without the check value (a database from before it existed, or tampered with), the
+    # node starts but cannot open any wallet key: signing fails safely.
+    with sqlite3.connect(data_dir / "purser.db") as db:
+        db.execute("DELETE FROM purser_meta")
     other = start_server("wrong-master-key", data_dir=data_dir)
     assert other.master_key != dp_server.master_key
     data_other = make_boto(other, DATA, audited=False)
