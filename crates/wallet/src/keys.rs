@@ -209,15 +209,24 @@ impl Vault {
         sealed: &[u8],
         digest: &[u8; 32],
     ) -> Result<[u8; 65], VaultError> {
-        self.with_secp256k1(aad, sealed, |key| {
-            let (sig, recid) = key
-                .sign_prehash_recoverable(digest)
-                .map_err(|_| VaultError::Malformed)?;
-            let mut out = [0u8; 65];
-            out[..64].copy_from_slice(&sig.to_bytes());
-            out[64] = 27 + recid.to_byte();
-            Ok(out)
-        })?
+        use k256::ecdsa::hazmat::SignPrimitive;
+        use zeroize::Zeroize;
+        // Sign with the secret scalar directly (RFC 6979 nonce, low s, recovery id), as
+        // `SigningKey::sign_prehash_recoverable` does, without deriving the public key
+        // first: that derivation costs as much as the signature itself.
+        let bytes = self.open(aad, sealed)?;
+        let mut scalar =
+            k256::NonZeroScalar::try_from(bytes.as_slice()).map_err(|_| VaultError::Malformed)?;
+        let signed = scalar
+            .as_ref()
+            .try_sign_prehashed_rfc6979::<sha2::Sha256>(k256::FieldBytes::from_slice(digest), b"");
+        scalar.zeroize();
+        let (sig, recid) = signed.map_err(|_| VaultError::Malformed)?;
+        let recid = recid.ok_or(VaultError::Malformed)?;
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&sig.to_bytes());
+        out[64] = 27 + recid.to_byte();
+        Ok(out)
     }
 }
 
@@ -249,5 +258,28 @@ mod signing_tests {
             v.sign_secp256k1_digest(b"other", &w.sealed_key, &digest)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn same_signature_as_the_signing_key_api() {
+        // RFC 6979 is deterministic: the scalar path must give k256's own answer.
+        let v = Vault::new(MasterKey::generate());
+        for n in 0..20u8 {
+            let w = v.create_wallet(KeyKind::Secp256k1, b"inst");
+            let digest = [n.wrapping_mul(37).wrapping_add(1); 32];
+            let ours = v
+                .sign_secp256k1_digest(b"inst", &w.sealed_key, &digest)
+                .unwrap();
+            let theirs = v
+                .with_secp256k1(b"inst", &w.sealed_key, |k| {
+                    let (sig, recid) = k.sign_prehash_recoverable(&digest).unwrap();
+                    let mut out = [0u8; 65];
+                    out[..64].copy_from_slice(&sig.to_bytes());
+                    out[64] = 27 + recid.to_byte();
+                    out
+                })
+                .unwrap();
+            assert_eq!(ours, theirs);
+        }
     }
 }
