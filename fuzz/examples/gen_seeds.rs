@@ -36,7 +36,8 @@ const MANAGER_ID: &str = "mymanager-abcdefghij";
 const CONNECTOR_ID: &str = "connector-1-abcdefghij";
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/PurserRole";
 const CLIENT_TOKEN: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
-const PROVIDER_ARN: &str = "arn:aws:acps:us-east-1:123456789012:token-vault/default/paymentcredentialprovider/my-provider";
+const PROVIDER_ARN: &str =
+    "arn:aws:acps:us-east-1:123456789012:token-vault/default/paymentcredentialprovider/my-provider";
 const DATA_MANAGER_ARN: &str =
     "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/mymanager-abcdefghij";
 const SESSION_ID: &str = "payment-session-abcdefghij12345";
@@ -112,7 +113,10 @@ impl Seed {
 
 fn user(s: Seed) -> Seed {
     s.header("X-Amzn-Bedrock-AgentCore-Payments-User-Id", "user-1234")
-        .header("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name", "shopping-agent")
+        .header(
+            "X-Amzn-Bedrock-AgentCore-Payments-Agent-Name",
+            "shopping-agent",
+        )
 }
 
 fn x402_v2() -> Value {
@@ -132,139 +136,284 @@ fn decode_request_seeds(dir: &Path) {
     let mgr = format!("/payments/managers/{MANAGER_ID}");
     let conn = format!("{mgr}/connectors/{CONNECTOR_ID}");
     let seeds = vec![
-        Seed::new("CreatePaymentManager", "POST", "/payments/managers", json!({
-            "name": "MyManager",
-            "description": "Test manager",
-            "authorizerType": "CUSTOM_JWT",
-            "authorizerConfiguration": {"customJWTAuthorizer": {
-                "discoveryUrl": "https://example.com/.well-known/openid-configuration",
-                "allowedClients": ["client-1"]
-            }},
-            "roleArn": ROLE_ARN,
-            "clientToken": CLIENT_TOKEN,
-            "tags": {"env": "test"}
-        })),
-        Seed::new("CreatePaymentManager-iam", "POST", "/payments/managers",
-            json!({"name": "MyManager", "authorizerType": "AWS_IAM", "roleArn": ROLE_ARN})),
+        Seed::new(
+            "CreatePaymentManager",
+            "POST",
+            "/payments/managers",
+            json!({
+                "name": "MyManager",
+                "description": "Test manager",
+                "authorizerType": "CUSTOM_JWT",
+                "authorizerConfiguration": {"customJWTAuthorizer": {
+                    "discoveryUrl": "https://example.com/.well-known/openid-configuration",
+                    "allowedClients": ["client-1"]
+                }},
+                "roleArn": ROLE_ARN,
+                "clientToken": CLIENT_TOKEN,
+                "tags": {"env": "test"}
+            }),
+        ),
+        Seed::new(
+            "CreatePaymentManager-iam",
+            "POST",
+            "/payments/managers",
+            json!({"name": "MyManager", "authorizerType": "AWS_IAM", "roleArn": ROLE_ARN}),
+        ),
         Seed::new("GetPaymentManager", "GET", mgr.clone(), Value::Null),
-        Seed::new("UpdatePaymentManager", "PATCH", mgr.clone(),
-            json!({"description": "new", "clientToken": CLIENT_TOKEN})),
+        Seed::new(
+            "UpdatePaymentManager",
+            "PATCH",
+            mgr.clone(),
+            json!({"description": "new", "clientToken": CLIENT_TOKEN}),
+        ),
         Seed::new("DeletePaymentManager", "DELETE", mgr.clone(), Value::Null)
             .query(&format!("clientToken={CLIENT_TOKEN}")),
-        Seed::new("ListPaymentManagers", "POST", "/payments/managers-list",
-            json!({"maxResults": 10, "nextToken": "abc"})),
-        Seed::new("CreatePaymentConnector", "POST", format!("{mgr}/connectors"), json!({
-            "name": "MyConnector",
-            "type": "CoinbaseCDP",
-            "credentialProviderConfigurations": [{"coinbaseCDP": {"credentialProviderArn": PROVIDER_ARN}}],
-            "clientToken": CLIENT_TOKEN
-        })),
-        Seed::new("CreatePaymentConnector-selfcustody", "POST", format!("{mgr}/connectors"), json!({
-            "name": "MyConnector",
-            "type": "SelfCustody",
-            "credentialProviderConfigurations": [{"coinbaseCDP": {"credentialProviderArn": PROVIDER_ARN}}]
-        })),
+        Seed::new(
+            "ListPaymentManagers",
+            "POST",
+            "/payments/managers-list",
+            json!({"maxResults": 10, "nextToken": "abc"}),
+        ),
+        Seed::new(
+            "CreatePaymentConnector",
+            "POST",
+            format!("{mgr}/connectors"),
+            json!({
+                "name": "MyConnector",
+                "type": "CoinbaseCDP",
+                "credentialProviderConfigurations": [{"coinbaseCDP": {"credentialProviderArn": PROVIDER_ARN}}],
+                "clientToken": CLIENT_TOKEN
+            }),
+        ),
+        Seed::new(
+            "CreatePaymentConnector-selfcustody",
+            "POST",
+            format!("{mgr}/connectors"),
+            json!({
+                "name": "MyConnector",
+                "type": "SelfCustody",
+                "credentialProviderConfigurations": [{"coinbaseCDP": {"credentialProviderArn": PROVIDER_ARN}}]
+            }),
+        ),
         Seed::new("GetPaymentConnector", "GET", conn.clone(), Value::Null),
-        Seed::new("UpdatePaymentConnector", "PATCH", conn.clone(), json!({"description": "d"})),
-        Seed::new("DeletePaymentConnector", "DELETE", conn.clone(), Value::Null)
-            .query(&format!("clientToken={CLIENT_TOKEN}")),
-        Seed::new("ListPaymentConnectors", "POST", format!("{mgr}/connectors-list"), json!({"maxResults": 5})),
-        Seed::new("RotatePaymentConnectorCredentials", "POST", format!("{conn}/rotate-credentials"), json!({
-            "credentialsToRotate": {"coinbaseCDP": {"secrets": ["API_KEY", "WALLET_SECRET"]}}
-        })),
-        Seed::new("CreatePaymentCredentialProvider", "POST", "/identities/CreatePaymentCredentialProvider", json!({
-            "name": "my-provider",
-            "credentialProviderVendor": "CoinbaseCDP",
-            "providerConfigurationInput": {"coinbaseCdpConfiguration": {
-                "apiKeyId": "key-1",
-                "apiKeySecret": "c2VjcmV0LWtleS1tYXRlcmlhbA==",
-                "walletSecret": "d2FsbGV0LXNlY3JldA=="
-            }},
-            "tags": {"team": "payments"}
-        })),
-        Seed::new("CreatePaymentCredentialProvider-privy", "POST", "/identities/CreatePaymentCredentialProvider", json!({
-            "name": "privy-provider",
-            "credentialProviderVendor": "StripePrivy",
-            "providerConfigurationInput": {"stripePrivyConfiguration": {
-                "appId": "app-123",
-                "appSecret": "privy-app-secret-value",
-                "authorizationId": "auth-key-1",
-                "authorizationPrivateKey": "wallet-auth-private-key"
-            }}
-        })),
-        Seed::new("GetPaymentCredentialProvider", "POST", "/identities/GetPaymentCredentialProvider", json!({"name": "my-provider"})),
-        Seed::new("UpdatePaymentCredentialProvider", "POST", "/identities/UpdatePaymentCredentialProvider", json!({
-            "name": "my-provider",
-            "credentialProviderVendor": "CoinbaseCDP",
-            "providerConfigurationInput": {"coinbaseCdpConfiguration": {"apiKeyId": "key-2", "apiKeySecret": "bmV3"}}
-        })),
-        Seed::new("DeletePaymentCredentialProvider", "POST", "/identities/DeletePaymentCredentialProvider", json!({"name": "my-provider"})),
-        Seed::new("ListPaymentCredentialProviders", "POST", "/identities/ListPaymentCredentialProviders", json!({"maxResults": 20})),
-        user(Seed::new("CreatePaymentInstrument", "POST", "/payments/createPaymentInstrument", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN,
-            "paymentConnectorId": CONNECTOR_ID,
-            "paymentInstrumentType": "EMBEDDED_CRYPTO_WALLET",
-            "paymentInstrumentDetails": {"embeddedCryptoWallet": {
-                "network": "ETHEREUM",
-                "linkedAccounts": [{"email": {"emailAddress": "alice@example.com"}}]
-            }},
-            "clientToken": CLIENT_TOKEN
-        }))),
-        user(Seed::new("GetPaymentInstrument", "POST", "/payments/getPaymentInstrument", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN,
-            "paymentConnectorId": CONNECTOR_ID,
-            "paymentInstrumentId": INSTRUMENT_ID
-        }))),
-        user(Seed::new("GetPaymentInstrumentBalance", "POST", "/payments/getPaymentInstrumentBalance", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN,
-            "paymentConnectorId": CONNECTOR_ID,
-            "paymentInstrumentId": INSTRUMENT_ID,
-            "chain": "BASE_SEPOLIA",
-            "token": "USDC"
-        }))),
-        user(Seed::new("ListPaymentInstruments", "POST", "/payments/listPaymentInstruments", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN, "maxResults": 10
-        }))),
-        user(Seed::new("DeletePaymentInstrument", "POST", "/payments/deletePaymentInstrument", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN,
-            "paymentConnectorId": CONNECTOR_ID,
-            "paymentInstrumentId": INSTRUMENT_ID
-        }))),
-        user(Seed::new("CreatePaymentSession", "POST", "/payments/createPaymentSession", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN,
-            "limits": {"maxSpendAmount": {"value": "10.50", "currency": "USD"}},
-            "expiryTimeInMinutes": 60,
-            "clientToken": CLIENT_TOKEN
-        }))),
-        user(Seed::new("GetPaymentSession", "POST", "/payments/getPaymentSession", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN, "paymentSessionId": SESSION_ID
-        }))),
-        user(Seed::new("ListPaymentSessions", "POST", "/payments/listPaymentSessions", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN, "nextToken": "t"
-        }))),
-        user(Seed::new("DeletePaymentSession", "POST", "/payments/deletePaymentSession", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN, "paymentSessionId": SESSION_ID
-        }))),
-        user(Seed::new("ProcessPayment", "POST", "/payments/processPayment", json!({
-            "paymentManagerArn": DATA_MANAGER_ARN,
-            "paymentSessionId": SESSION_ID,
-            "paymentInstrumentId": INSTRUMENT_ID,
-            "paymentType": "CRYPTO_X402",
-            "paymentInput": {"cryptoX402": {"version": "2", "payload": x402_v2()}},
-            "clientToken": CLIENT_TOKEN
-        }))),
-        Seed::new("GetResourcePaymentToken", "POST", "/identities/payment/token", json!({
-            "workloadIdentityToken": "eyJhbGciOiJIUzI1NiJ9.e30.sig",
-            "resourceCredentialProviderName": "my-provider",
-            "paymentTokenRequest": {"coinbaseCdpTokenRequest": {
-                "requestMethod": "GET", "requestHost": "api.cdp.coinbase.com", "requestPath": "/v1/x", "includeWalletAuthToken": true
-            }}
-        })),
+        Seed::new(
+            "UpdatePaymentConnector",
+            "PATCH",
+            conn.clone(),
+            json!({"description": "d"}),
+        ),
+        Seed::new(
+            "DeletePaymentConnector",
+            "DELETE",
+            conn.clone(),
+            Value::Null,
+        )
+        .query(&format!("clientToken={CLIENT_TOKEN}")),
+        Seed::new(
+            "ListPaymentConnectors",
+            "POST",
+            format!("{mgr}/connectors-list"),
+            json!({"maxResults": 5}),
+        ),
+        Seed::new(
+            "RotatePaymentConnectorCredentials",
+            "POST",
+            format!("{conn}/rotate-credentials"),
+            json!({
+                "credentialsToRotate": {"coinbaseCDP": {"secrets": ["API_KEY", "WALLET_SECRET"]}}
+            }),
+        ),
+        Seed::new(
+            "CreatePaymentCredentialProvider",
+            "POST",
+            "/identities/CreatePaymentCredentialProvider",
+            json!({
+                "name": "my-provider",
+                "credentialProviderVendor": "CoinbaseCDP",
+                "providerConfigurationInput": {"coinbaseCdpConfiguration": {
+                    "apiKeyId": "key-1",
+                    "apiKeySecret": "c2VjcmV0LWtleS1tYXRlcmlhbA==",
+                    "walletSecret": "d2FsbGV0LXNlY3JldA=="
+                }},
+                "tags": {"team": "payments"}
+            }),
+        ),
+        Seed::new(
+            "CreatePaymentCredentialProvider-privy",
+            "POST",
+            "/identities/CreatePaymentCredentialProvider",
+            json!({
+                "name": "privy-provider",
+                "credentialProviderVendor": "StripePrivy",
+                "providerConfigurationInput": {"stripePrivyConfiguration": {
+                    "appId": "app-123",
+                    "appSecret": "privy-app-secret-value",
+                    "authorizationId": "auth-key-1",
+                    "authorizationPrivateKey": "wallet-auth-private-key"
+                }}
+            }),
+        ),
+        Seed::new(
+            "GetPaymentCredentialProvider",
+            "POST",
+            "/identities/GetPaymentCredentialProvider",
+            json!({"name": "my-provider"}),
+        ),
+        Seed::new(
+            "UpdatePaymentCredentialProvider",
+            "POST",
+            "/identities/UpdatePaymentCredentialProvider",
+            json!({
+                "name": "my-provider",
+                "credentialProviderVendor": "CoinbaseCDP",
+                "providerConfigurationInput": {"coinbaseCdpConfiguration": {"apiKeyId": "key-2", "apiKeySecret": "bmV3"}}
+            }),
+        ),
+        Seed::new(
+            "DeletePaymentCredentialProvider",
+            "POST",
+            "/identities/DeletePaymentCredentialProvider",
+            json!({"name": "my-provider"}),
+        ),
+        Seed::new(
+            "ListPaymentCredentialProviders",
+            "POST",
+            "/identities/ListPaymentCredentialProviders",
+            json!({"maxResults": 20}),
+        ),
+        user(Seed::new(
+            "CreatePaymentInstrument",
+            "POST",
+            "/payments/createPaymentInstrument",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN,
+                "paymentConnectorId": CONNECTOR_ID,
+                "paymentInstrumentType": "EMBEDDED_CRYPTO_WALLET",
+                "paymentInstrumentDetails": {"embeddedCryptoWallet": {
+                    "network": "ETHEREUM",
+                    "linkedAccounts": [{"email": {"emailAddress": "alice@example.com"}}]
+                }},
+                "clientToken": CLIENT_TOKEN
+            }),
+        )),
+        user(Seed::new(
+            "GetPaymentInstrument",
+            "POST",
+            "/payments/getPaymentInstrument",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN,
+                "paymentConnectorId": CONNECTOR_ID,
+                "paymentInstrumentId": INSTRUMENT_ID
+            }),
+        )),
+        user(Seed::new(
+            "GetPaymentInstrumentBalance",
+            "POST",
+            "/payments/getPaymentInstrumentBalance",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN,
+                "paymentConnectorId": CONNECTOR_ID,
+                "paymentInstrumentId": INSTRUMENT_ID,
+                "chain": "BASE_SEPOLIA",
+                "token": "USDC"
+            }),
+        )),
+        user(Seed::new(
+            "ListPaymentInstruments",
+            "POST",
+            "/payments/listPaymentInstruments",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN, "maxResults": 10
+            }),
+        )),
+        user(Seed::new(
+            "DeletePaymentInstrument",
+            "POST",
+            "/payments/deletePaymentInstrument",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN,
+                "paymentConnectorId": CONNECTOR_ID,
+                "paymentInstrumentId": INSTRUMENT_ID
+            }),
+        )),
+        user(Seed::new(
+            "CreatePaymentSession",
+            "POST",
+            "/payments/createPaymentSession",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN,
+                "limits": {"maxSpendAmount": {"value": "10.50", "currency": "USD"}},
+                "expiryTimeInMinutes": 60,
+                "clientToken": CLIENT_TOKEN
+            }),
+        )),
+        user(Seed::new(
+            "GetPaymentSession",
+            "POST",
+            "/payments/getPaymentSession",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN, "paymentSessionId": SESSION_ID
+            }),
+        )),
+        user(Seed::new(
+            "ListPaymentSessions",
+            "POST",
+            "/payments/listPaymentSessions",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN, "nextToken": "t"
+            }),
+        )),
+        user(Seed::new(
+            "DeletePaymentSession",
+            "POST",
+            "/payments/deletePaymentSession",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN, "paymentSessionId": SESSION_ID
+            }),
+        )),
+        user(Seed::new(
+            "ProcessPayment",
+            "POST",
+            "/payments/processPayment",
+            json!({
+                "paymentManagerArn": DATA_MANAGER_ARN,
+                "paymentSessionId": SESSION_ID,
+                "paymentInstrumentId": INSTRUMENT_ID,
+                "paymentType": "CRYPTO_X402",
+                "paymentInput": {"cryptoX402": {"version": "2", "payload": x402_v2()}},
+                "clientToken": CLIENT_TOKEN
+            }),
+        )),
+        Seed::new(
+            "GetResourcePaymentToken",
+            "POST",
+            "/identities/payment/token",
+            json!({
+                "workloadIdentityToken": "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+                "resourceCredentialProviderName": "my-provider",
+                "paymentTokenRequest": {"coinbaseCdpTokenRequest": {
+                    "requestMethod": "GET", "requestHost": "api.cdp.coinbase.com", "requestPath": "/v1/x", "includeWalletAuthToken": true
+                }}
+            }),
+        ),
         // A few requests that must be rejected, for the error paths.
-        Seed::new("bad-json", "POST", "/payments/managers", json!("{\"name\": ")).invalid(),
-        Seed::new("bad-fields", "POST", "/payments/managers",
-            json!({"name": "", "authorizerType": "nope", "description": 7, "tags": {"k": null}})).invalid(),
-        Seed::new("bad-query", "DELETE", conn.clone(), Value::Null).query("clientToken=short&clientToken=x%zz").invalid(),
+        Seed::new(
+            "bad-json",
+            "POST",
+            "/payments/managers",
+            json!("{\"name\": "),
+        )
+        .invalid(),
+        Seed::new(
+            "bad-fields",
+            "POST",
+            "/payments/managers",
+            json!({"name": "", "authorizerType": "nope", "description": 7, "tags": {"k": null}}),
+        )
+        .invalid(),
+        Seed::new("bad-query", "DELETE", conn.clone(), Value::Null)
+            .query("clientToken=short&clientToken=x%zz")
+            .invalid(),
         Seed::new("unknown-path", "GET", "/payments/nope/%2F..", Value::Null).invalid(),
         Seed::new("wrong-method", "PUT", mgr.clone(), Value::Null).invalid(),
     ];
@@ -278,9 +427,16 @@ fn decode_request_seeds(dir: &Path) {
         };
         let mut headers: Vec<(String, Vec<u8>)> = vec![("Host".into(), b"localhost:8080".to_vec())];
         if !body.is_empty() {
-            headers.push(("Content-Type".into(), b"application/x-amz-json-1.1".to_vec()));
+            headers.push((
+                "Content-Type".into(),
+                b"application/x-amz-json-1.1".to_vec(),
+            ));
         }
-        headers.extend(seed.headers.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())));
+        headers.extend(
+            seed.headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
+        );
         let raw = RawRequest {
             now: None,
             method: seed.method.to_owned(),
@@ -314,8 +470,14 @@ fn decode_request_seeds(dir: &Path) {
 fn validate(bytes: &[u8]) -> Result<&'static str, String> {
     let req = RawRequest::parse(bytes);
     let headers = req.header_map();
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (op, captures) = purser_model::find_operation(&req.method, &req.path).map_err(|e| e.to_string())?;
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (op, captures) =
+        purser_model::find_operation(&req.method, &req.path).map_err(|e| e.to_string())?;
     let uri: Vec<(&str, String)> = captures.iter().map(|(k, v)| (*k, v.clone())).collect();
     purser_model::decode_input_value(op, &uri, req.query.as_deref(), &header, req.body)
         .map(|_| op.name)
@@ -335,7 +497,12 @@ struct Signed {
 }
 
 impl Signed {
-    fn new(name: &'static str, method: &'static str, url: &'static str, body: &'static [u8]) -> Signed {
+    fn new(
+        name: &'static str,
+        method: &'static str,
+        url: &'static str,
+        body: &'static [u8],
+    ) -> Signed {
         Signed {
             name,
             method,
@@ -356,7 +523,8 @@ impl Signed {
             builder = builder.header(*n, *v);
         }
         let mut req = builder.body(self.body.to_vec()).unwrap();
-        let identity = Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "seeds").into();
+        let identity =
+            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "seeds").into();
         let mut settings = SigningSettings::default();
         if self.content_sha256 {
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -383,18 +551,27 @@ impl Signed {
         let signable = SignableRequest::new(
             self.method,
             uri,
-            req.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
+            req.headers()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.to_str().unwrap())),
             body,
         )
         .unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
         instructions.apply_to_request_http1x(&mut req);
         let uri = req.uri().clone();
-        let mut headers = vec![("Host".to_owned(), uri.authority().unwrap().as_str().as_bytes().to_vec())];
+        let mut headers = vec![(
+            "Host".to_owned(),
+            uri.authority().unwrap().as_str().as_bytes().to_vec(),
+        )];
         for (n, v) in req.headers() {
             headers.push((n.as_str().to_owned(), v.as_bytes().to_vec()));
         }
-        (headers, uri.path().to_owned(), uri.query().map(str::to_owned))
+        (
+            headers,
+            uri.path().to_owned(),
+            uri.query().map(str::to_owned),
+        )
     }
 }
 
@@ -402,34 +579,77 @@ fn sigv4_seeds(dir: &Path) {
     clean_dir(dir);
     let manager_body: &[u8] = br#"{"name":"MyManager","authorizerType":"AWS_IAM","roleArn":"arn:aws:iam::123456789012:role/PurserRole"}"#;
     let mut seeds = vec![
-        Signed::new("post-json", "POST", "http://localhost:8080/payments/managers", manager_body),
-        Signed::new("get-empty", "GET", "http://localhost:8080/payments/managers/mymanager-abcdefghij", b""),
+        Signed::new(
+            "post-json",
+            "POST",
+            "http://localhost:8080/payments/managers",
+            manager_body,
+        ),
+        Signed::new(
+            "get-empty",
+            "GET",
+            "http://localhost:8080/payments/managers/mymanager-abcdefghij",
+            b"",
+        ),
         Signed::new(
             "delete-query",
             "DELETE",
             "http://localhost:8080/payments/managers/m-abcdefghij/connectors/c-abcdefghij?clientToken=a1b2c3d4-e5f6-7890-abcd-ef1234567890&x=a%20b%2Bc",
             b"",
         ),
-        Signed::new("encoded-path", "GET", "http://127.0.0.1:9000/payments/managers/a%3Ab:c/x", b""),
-        Signed::new("data-plane", "POST", "http://localhost:8080/payments/processPayment", br#"{"paymentType":"CRYPTO_X402"}"#),
+        Signed::new(
+            "encoded-path",
+            "GET",
+            "http://127.0.0.1:9000/payments/managers/a%3Ab:c/x",
+            b"",
+        ),
+        Signed::new(
+            "data-plane",
+            "POST",
+            "http://localhost:8080/payments/processPayment",
+            br#"{"paymentType":"CRYPTO_X402"}"#,
+        ),
     ];
-    let mut s = Signed::new("content-sha256", "POST", "http://localhost:8080/payments/listPaymentInstruments", br#"{"maxResults":1}"#);
+    let mut s = Signed::new(
+        "content-sha256",
+        "POST",
+        "http://localhost:8080/payments/listPaymentInstruments",
+        br#"{"maxResults":1}"#,
+    );
     s.content_sha256 = true;
-    s.headers = vec![("X-Amzn-Bedrock-AgentCore-Payments-User-Id", "user-1234"), ("X-Amz-Security-Token", "session-token")];
+    s.headers = vec![
+        ("X-Amzn-Bedrock-AgentCore-Payments-User-Id", "user-1234"),
+        ("X-Amz-Security-Token", "session-token"),
+    ];
     seeds.push(s);
-    let mut s = Signed::new("unsigned-payload", "POST", "http://localhost:8080/payments/listPaymentSessions", b"{}");
+    let mut s = Signed::new(
+        "unsigned-payload",
+        "POST",
+        "http://localhost:8080/payments/listPaymentSessions",
+        b"{}",
+    );
     s.content_sha256 = true;
     s.unsigned_payload = true;
     seeds.push(s);
-    let mut s = Signed::new("presigned", "GET", "http://localhost:8080/payments/managers/mymanager-abcdefghij?a=1", b"");
+    let mut s = Signed::new(
+        "presigned",
+        "GET",
+        "http://localhost:8080/payments/managers/mymanager-abcdefghij?a=1",
+        b"",
+    );
     s.presign_expires = Some(300);
     seeds.push(s);
 
-    let lookup = |akid: &str| (akid == ACCESS_KEY_ID).then(|| zeroize::Zeroizing::new(SECRET_ACCESS_KEY.to_owned()));
+    let lookup = |akid: &str| {
+        (akid == ACCESS_KEY_ID).then(|| zeroize::Zeroizing::new(SECRET_ACCESS_KEY.to_owned()))
+    };
     let now = time::OffsetDateTime::from_unix_timestamp(DEFAULT_NOW).unwrap();
     for seed in &seeds {
         let (mut headers, path, query) = seed.sign();
-        headers.push(("User-Agent".to_owned(), b"aws-sdk-rust/1.0 os/linux".to_vec()));
+        headers.push((
+            "User-Agent".to_owned(),
+            b"aws-sdk-rust/1.0 os/linux".to_vec(),
+        ));
         let raw = RawRequest {
             now: Some(DEFAULT_NOW),
             method: seed.method.to_owned(),
@@ -441,7 +661,11 @@ fn sigv4_seeds(dir: &Path) {
         let bytes = raw.to_bytes();
         // The seed must verify as written, through the fuzz input format.
         let back = RawRequest::parse(&bytes);
-        let hs: Vec<(&str, &[u8])> = back.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+        let hs: Vec<(&str, &[u8])> = back
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
         let req = purser_sigv4::Request {
             method: &back.method,
             raw_path: &back.path,
@@ -509,15 +733,23 @@ fn x402_seeds(dir: &Path) {
             let mut bytes = vec![mode];
             bytes.extend(serde_json::to_vec_pretty(&req).unwrap());
             purser_fuzz::x402::check(&bytes);
-            write(dir, &format!("{}-v{version}.json-mode", chain.as_str().to_lowercase()), &bytes);
+            write(
+                dir,
+                &format!("{}-v{version}.json-mode", chain.as_str().to_lowercase()),
+                &bytes,
+            );
             n += 1;
         }
     }
     // Rejected ones: Solana, upto, a number amount, permit2 (mode bit 4).
     let rejected: [(&str, u8, Value); 4] = [
-        ("solana", 0b10, json!({"scheme": "exact", "network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "amount": "1",
+        (
+            "solana",
+            0b10,
+            json!({"scheme": "exact", "network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "amount": "1",
             "payTo": "2wmVCSfPxGPjrnMMn7rchp4uaeoTqN39mXFC2zhPdri9", "maxTimeoutSeconds": 60,
-            "asset": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU", "extra": {"feePayer": "2wmVCSfPxGPjrnMMn7rchp4uaeoTqN39mXFC2zhPdri9"}})),
+            "asset": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU", "extra": {"feePayer": "2wmVCSfPxGPjrnMMn7rchp4uaeoTqN39mXFC2zhPdri9"}}),
+        ),
         ("upto", 0b10, {
             let mut v = x402_v2();
             v["scheme"] = json!("upto");
@@ -538,7 +770,10 @@ fn x402_seeds(dir: &Path) {
         n += 1;
     }
     // Structured mode (odd first byte): `arbitrary` reads the rest; any bytes do.
-    for (name, rest) in [("structured-zeros", vec![0u8; 96]), ("structured-ramp", (0..=255u8).collect())] {
+    for (name, rest) in [
+        ("structured-zeros", vec![0u8; 96]),
+        ("structured-ramp", (0..=255u8).collect()),
+    ] {
         let mut bytes = vec![1u8];
         bytes.extend(rest);
         purser_fuzz::x402::check(&bytes);
@@ -553,10 +788,12 @@ fn dictionaries(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     // decode_request: methods, every literal path segment, member and location
     // names, enum values, from the model tables.
-    let mut tokens: BTreeSet<String> = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "\n\n", "%2F", "%00", "?", "&", "="]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let mut tokens: BTreeSet<String> = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "\n\n", "%2F", "%00", "?", "&", "=",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     for op in purser_model::operations() {
         for seg in op.segments {
             if let purser_model::Segment::Literal(l) = seg {
@@ -575,7 +812,10 @@ fn dictionaries(dir: &Path) {
                         tokens.insert(format!("\"{}\":", m.name));
                     }
                 }
-                ShapeKind::String { enum_values: Some(values), .. } => {
+                ShapeKind::String {
+                    enum_values: Some(values),
+                    ..
+                } => {
                     for v in values.iter() {
                         tokens.insert(format!("\"{v}\""));
                     }
@@ -587,10 +827,32 @@ fn dictionaries(dir: &Path) {
     write_dict(dir, "decode_request.dict", &tokens);
 
     let sig: BTreeSet<String> = [
-        "AWS4-HMAC-SHA256", "Credential=", "SignedHeaders=", "Signature=", "aws4_request", "bedrock-agentcore",
-        "AKIDEXAMPLE", "Authorization: ", "X-Amz-Date: ", "Date: ", "x-amz-content-sha256", "UNSIGNED-PAYLOAD",
-        "X-Amz-Algorithm=", "X-Amz-Credential=", "X-Amz-Date=", "X-Amz-Expires=", "X-Amz-SignedHeaders=",
-        "X-Amz-Signature=", "host;x-amz-date", ":authority", "20251123T162433Z", "/..", "/./", "//", "%2E", "+",
+        "AWS4-HMAC-SHA256",
+        "Credential=",
+        "SignedHeaders=",
+        "Signature=",
+        "aws4_request",
+        "bedrock-agentcore",
+        "AKIDEXAMPLE",
+        "Authorization: ",
+        "X-Amz-Date: ",
+        "Date: ",
+        "x-amz-content-sha256",
+        "UNSIGNED-PAYLOAD",
+        "X-Amz-Algorithm=",
+        "X-Amz-Credential=",
+        "X-Amz-Date=",
+        "X-Amz-Expires=",
+        "X-Amz-SignedHeaders=",
+        "X-Amz-Signature=",
+        "host;x-amz-date",
+        ":authority",
+        "20251123T162433Z",
+        "/..",
+        "/./",
+        "//",
+        "%2E",
+        "+",
     ]
     .into_iter()
     .map(String::from)
@@ -598,9 +860,23 @@ fn dictionaries(dir: &Path) {
     write_dict(dir, "sigv4.dict", &sig);
 
     let mut x: BTreeSet<String> = [
-        "\"scheme\":", "\"exact\"", "\"upto\"", "\"network\":", "\"maxAmountRequired\":", "\"amount\":", "\"asset\":",
-        "\"payTo\":", "\"maxTimeoutSeconds\":", "\"extra\":", "\"name\":", "\"version\":", "0x",
-        "340282366920938463463374607431768211455", "340282366920938463463374607431768211456", "86400", "86401",
+        "\"scheme\":",
+        "\"exact\"",
+        "\"upto\"",
+        "\"network\":",
+        "\"maxAmountRequired\":",
+        "\"amount\":",
+        "\"asset\":",
+        "\"payTo\":",
+        "\"maxTimeoutSeconds\":",
+        "\"extra\":",
+        "\"name\":",
+        "\"version\":",
+        "0x",
+        "340282366920938463463374607431768211455",
+        "340282366920938463463374607431768211456",
+        "86400",
+        "86401",
     ]
     .into_iter()
     .map(String::from)

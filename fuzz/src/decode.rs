@@ -144,8 +144,15 @@ fn typed<T: DeserializeOwned + std::fmt::Debug>(args: &Args<'_>) {
             "{}: input passed validation but does not deserialise into {}: {e:?}\nvalue: {v}",
             op.name, op.input
         ),
-        (Err(e1), Err(e2)) => assert_eq!(e1, e2, "{}: decode_input and decode_input_value disagree", op.name),
-        (Err(e), Ok(_)) => panic!("{}: decode_input succeeded where decode_input_value failed: {e:?}", op.name),
+        (Err(e1), Err(e2)) => assert_eq!(
+            e1, e2,
+            "{}: decode_input and decode_input_value disagree",
+            op.name
+        ),
+        (Err(e), Ok(_)) => panic!(
+            "{}: decode_input succeeded where decode_input_value failed: {e:?}",
+            op.name
+        ),
         (Ok(v), Ok(t)) => check_redaction::<T>(op, v, t),
     }
 }
@@ -153,10 +160,20 @@ fn typed<T: DeserializeOwned + std::fmt::Debug>(args: &Args<'_>) {
 /// Replaces every sensitive scalar of `value` by a different one of the same
 /// type and length and checks that `Debug` of the deserialised input is the
 /// same: then no sensitive value reaches the `Debug` output.
-fn check_redaction<T: DeserializeOwned + std::fmt::Debug>(op: &OperationDef, value: &Value, typed: &T) {
+fn check_redaction<T: DeserializeOwned + std::fmt::Debug>(
+    op: &OperationDef,
+    value: &Value,
+    typed: &T,
+) {
     let mut changed = value.clone();
     let mut n = 0;
-    perturb_sensitive(op.service.shapes(), op.input_shape, &mut changed, false, &mut n);
+    perturb_sensitive(
+        op.service.shapes(),
+        op.input_shape,
+        &mut changed,
+        false,
+        &mut n,
+    );
     if n == 0 {
         return;
     }
@@ -173,7 +190,13 @@ fn check_redaction<T: DeserializeOwned + std::fmt::Debug>(op: &OperationDef, val
     );
 }
 
-fn perturb_sensitive(shapes: &[ShapeDef], idx: usize, value: &mut Value, sensitive: bool, n: &mut usize) {
+fn perturb_sensitive(
+    shapes: &[ShapeDef],
+    idx: usize,
+    value: &mut Value,
+    sensitive: bool,
+    n: &mut usize,
+) {
     let def = &shapes[idx];
     let sensitive = sensitive || def.sensitive;
     match (&def.kind, value) {
@@ -211,7 +234,10 @@ fn perturb_any(v: &mut Value, n: &mut usize) {
 fn perturb_scalar(v: &mut Value, n: &mut usize) {
     match v {
         Value::String(s) if !s.is_empty() => {
-            *s = s.chars().map(|c| if c == 'x' { 'y' } else { 'x' }).collect();
+            *s = s
+                .chars()
+                .map(|c| if c == 'x' { 'y' } else { 'x' })
+                .collect();
             *n += 1;
         }
         Value::Bool(b) => {
@@ -233,6 +259,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn redaction_check_is_not_vacuous() {
+        let seed = include_bytes!("../seeds/decode_request/CreatePaymentCredentialProvider.http");
+        let req = RawRequest::parse(seed);
+        let (op, _) = find_operation(&req.method, &req.path).unwrap();
+        let mut value = decode_input_value(op, &[], None, &|_| None, req.body).unwrap();
+        let before = value.clone();
+        let mut n = 0;
+        perturb_sensitive(
+            op.service.shapes(),
+            op.input_shape,
+            &mut value,
+            false,
+            &mut n,
+        );
+        assert!(n >= 2, "the secrets of the seed are not seen as sensitive");
+        assert_ne!(value, before);
+        // The perturbed input still deserialises, so the comparison runs.
+        serde_json::from_value::<control::CreatePaymentCredentialProviderRequest>(value).unwrap();
+    }
+
+    #[test]
     fn every_operation_has_a_typed_decoder() {
         for op in purser_model::operations() {
             // A body that does not parse: both decoders fail the same way.
@@ -246,7 +293,12 @@ mod tests {
                 body: b"not json",
                 value: &value,
             };
-            assert!(typed_check(&args), "no typed decoder for {} ({})", op.name, op.input);
+            assert!(
+                typed_check(&args),
+                "no typed decoder for {} ({})",
+                op.name,
+                op.input
+            );
         }
     }
 }

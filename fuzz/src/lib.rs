@@ -65,7 +65,9 @@ impl<'a> RawRequest<'a> {
         let mut now = None;
         let mut first = lines.next().unwrap_or_default();
         if let Some(rest) = first.strip_prefix(b"@") {
-            now = std::str::from_utf8(rest).ok().and_then(|s| s.trim().parse().ok());
+            now = std::str::from_utf8(rest)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
             first = lines.next().unwrap_or_default();
         }
         let first = String::from_utf8_lossy(first);
@@ -81,7 +83,10 @@ impl<'a> RawRequest<'a> {
                 Some(i) => {
                     let value = &line[i + 1..];
                     let value = value.strip_prefix(b" ").unwrap_or(value);
-                    (String::from_utf8_lossy(&line[..i]).into_owned(), value.to_vec())
+                    (
+                        String::from_utf8_lossy(&line[..i]).into_owned(),
+                        value.to_vec(),
+                    )
                 }
                 None => (String::from_utf8_lossy(line).into_owned(), Vec::new()),
             })
@@ -138,7 +143,7 @@ impl<'a> RawRequest<'a> {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -182,7 +187,9 @@ mod tests {
 
     #[test]
     fn parse_request_format() {
-        let r = RawRequest::parse(b"@5\nPOST /a/b?x=1&y HTTP/1.1\nHost: h\r\nX:  v \nbare\n\n{}\n\nrest");
+        let r = RawRequest::parse(
+            b"@5\nPOST /a/b?x=1&y HTTP/1.1\nHost: h\r\nX:  v \nbare\n\n{}\n\nrest",
+        );
         assert_eq!(r.now, Some(5));
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/a/b");
@@ -201,6 +208,16 @@ mod tests {
         assert_eq!((empty.method.as_str(), empty.path.as_str()), ("", ""));
     }
 
+    #[test]
+    fn server_errors_fail_the_check() {
+        check_aws_error(&AwsError::validation("bad"), "ok");
+        check_aws_error(&AwsError::not_found("gone"), "ok");
+        let internal = std::panic::catch_unwind(|| {
+            check_aws_error(&AwsError::internal("boom"), "5xx");
+        });
+        assert!(internal.is_err(), "a 500 must fail the check");
+    }
+
     fn inputs(target: &str) -> Vec<PathBuf> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut out = Vec::new();
@@ -213,14 +230,23 @@ mod tests {
         out
     }
 
+    /// Runs `check` on every seed and regression of `target`; fails listing
+    /// every input that panics.
     fn replay(target: &str, check: fn(&[u8])) {
         let files = inputs(target);
         assert!(!files.is_empty(), "no seeds for {target}");
-        for f in files {
-            let data = std::fs::read(&f).unwrap();
-            eprintln!("replaying {}", f.display());
-            check(&data);
-        }
+        let failed: Vec<String> = files
+            .iter()
+            .filter(|f| {
+                let data = std::fs::read(f).unwrap();
+                std::panic::catch_unwind(|| check(&data)).is_err()
+            })
+            .map(|f| f.display().to_string())
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{target}: these inputs fail: {failed:#?}"
+        );
     }
 
     #[test]

@@ -60,11 +60,15 @@ pub fn check(data: &[u8]) {
         Err(e) => {
             let message = e.message();
             let debug = format!("{e:?}");
-            for text in [&message, &debug] {
-                assert!(
-                    !text.contains(SECRET_ACCESS_KEY),
-                    "the secret leaks into an error: {text}"
-                );
+            // Request text is echoed (sanitised): the secret may appear only
+            // if the request itself carries it.
+            if crate::find(data, SECRET_ACCESS_KEY.as_bytes()).is_none() {
+                for text in [&message, &debug] {
+                    assert!(
+                        !text.contains(SECRET_ACCESS_KEY),
+                        "the secret leaks into an error: {text}"
+                    );
+                }
             }
             assert!(
                 message.len() <= MAX_MESSAGE_LEN,
@@ -82,5 +86,5 @@ pub fn check(data: &[u8]) {
         }
     }
     // The redacting Debug of the request must not panic either.
-    // let _ = format!("{request:?}");
+    let _ = format!("{request:?}");
 }

@@ -59,7 +59,10 @@ fn run(version: &str, payload: &Value, permit2: Option<&str>, u: &mut Unstructur
                 e.field.starts_with("paymentInput.cryptoX402"),
                 "error field outside the x402 input: {e:?}"
             );
-            assert!(e.message.contains(&e.field), "message does not name its field: {e:?}");
+            assert!(
+                e.message.contains(&e.field),
+                "message does not name its field: {e:?}"
+            );
             return;
         }
         Ok(req) => req,
@@ -69,16 +72,29 @@ fn run(version: &str, payload: &Value, permit2: Option<&str>, u: &mut Unstructur
     assert_eq!(req.chain.family(), Family::Ethereum, "{req:?}");
     assert!(req.version == 1 || req.version == 2, "{req:?}");
     assert!(req.amount > 0, "{req:?}");
-    assert!((1..=MAX_TIMEOUT_SECONDS).contains(&req.max_timeout_seconds), "{req:?}");
-    assert!(req.asset.eq_ignore_ascii_case(req.chain.usdc_address()), "{req:?}");
+    assert!(
+        (1..=MAX_TIMEOUT_SECONDS).contains(&req.max_timeout_seconds),
+        "{req:?}"
+    );
+    assert!(
+        req.asset.eq_ignore_ascii_case(req.chain.usdc_address()),
+        "{req:?}"
+    );
     assert!(!req.domain_name.is_empty() && req.domain_name.len() <= MAX_DOMAIN_FIELD_LEN);
     assert!(!req.domain_version.is_empty() && req.domain_version.len() <= MAX_DOMAIN_FIELD_LEN);
     let pay_to = parse_address(&req.pay_to).expect("pay_to is an address");
     assert_ne!(pay_to, [0u8; 20], "{req:?}");
-    assert_eq!(checksum_address(&pay_to), req.pay_to, "pay_to is not checksummed");
+    assert_eq!(
+        checksum_address(&pay_to),
+        req.pay_to,
+        "pay_to is not checksummed"
+    );
     assert_eq!(req.chain_id(), req.chain.evm_chain_id().unwrap());
     // Parsing is deterministic.
-    assert_eq!(parse_exact_evm(version, payload, permit2).as_ref(), Ok(&req));
+    assert_eq!(
+        parse_exact_evm(version, payload, permit2).as_ref(),
+        Ok(&req)
+    );
 
     // What the server builds from it.
     let from: [u8; 20] = u.arbitrary().unwrap_or([0x11; 20]);
@@ -102,8 +118,13 @@ fn run(version: &str, payload: &Value, permit2: Option<&str>, u: &mut Unstructur
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(&header)
         .expect("the header is base64");
-    let envelope: Value = serde_json::from_slice(&decoded).expect("the header is JSON");
-    assert_eq!(envelope["payload"], scheme_payload);
+    match serde_json::from_slice::<Value>(&decoded) {
+        Ok(envelope) => assert_eq!(envelope["payload"], scheme_payload),
+        // The structured mode can nest `other` members deeper than a request
+        // body may (serde_json's limit of 128); the header is still JSON.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {}
+        Err(e) => panic!("the header is not JSON: {e}"),
+    }
 }
 
 fn parse_address(s: &str) -> Option<[u8; 20]> {
@@ -121,7 +142,16 @@ fn network_names() -> Vec<String> {
         out.push(c.x402_v1_network().to_owned());
         out.push(c.caip2().to_owned());
     }
-    out.extend(["eip155:10", "eip155:", "solana:", "base-mainnet", "EIP155:8453"].map(String::from));
+    out.extend(
+        [
+            "eip155:10",
+            "eip155:",
+            "solana:",
+            "base-mainnet",
+            "EIP155:8453",
+        ]
+        .map(String::from),
+    );
     out
 }
 
@@ -237,10 +267,14 @@ impl SmallJson {
             SmallJson::Bool(b) => Value::Bool(*b),
             SmallJson::Int(i) => json!(i),
             SmallJson::UInt(u) => json!(u),
-            SmallJson::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            SmallJson::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
             SmallJson::Str(s) => Value::String(s.clone()),
             SmallJson::Arr(a) => Value::Array(a.iter().map(SmallJson::to_value).collect()),
-            SmallJson::Obj(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), v.to_value())).collect()),
+            SmallJson::Obj(o) => {
+                Value::Object(o.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+            }
         }
     }
 }
@@ -256,13 +290,19 @@ impl Perturb {
         Value::String(match self {
             Perturb::Upper => s.to_uppercase(),
             Perturb::Lower => s.to_lowercase(),
-            Perturb::Truncate(n) => s.chars().take(usize::from(*n) % (s.chars().count() + 1)).collect(),
+            Perturb::Truncate(n) => s
+                .chars()
+                .take(usize::from(*n) % (s.chars().count() + 1))
+                .collect(),
             Perturb::Append(t) => format!("{s}{t}"),
             Perturb::Prefix(t) => format!("{t}{s}"),
             Perturb::ReplaceChar(i, c) => {
                 let n = s.chars().count().max(1);
                 let i = usize::from(*i) % n;
-                s.chars().enumerate().map(|(j, d)| if j == i { *c } else { d }).collect()
+                s.chars()
+                    .enumerate()
+                    .map(|(j, d)| if j == i { *c } else { d })
+                    .collect()
             }
             Perturb::Pad => format!(" {s} "),
             Perturb::AsNumber => {
@@ -308,9 +348,12 @@ impl NearValid {
             Scheme::Upto => json!("upto"),
             Scheme::Other(o) => json!(o),
         });
-        self.network_member.put(&mut obj, "network", |_| json!(network));
-        self.amount_v1.put(&mut obj, "maxAmountRequired", |a| json!(a.to_string()));
-        self.amount_v2.put(&mut obj, "amount", |a| json!(a.to_string()));
+        self.network_member
+            .put(&mut obj, "network", |_| json!(network));
+        self.amount_v1
+            .put(&mut obj, "maxAmountRequired", |a| json!(a.to_string()));
+        self.amount_v2
+            .put(&mut obj, "amount", |a| json!(a.to_string()));
         self.asset.put(&mut obj, "asset", |c| {
             let a = chain.usdc_address();
             json!(match c {
@@ -341,17 +384,21 @@ impl NearValid {
                 }
             })
         });
-        self.timeout.put(&mut obj, "maxTimeoutSeconds", |t| match t {
-            Timeout::Number(n) => json!(n),
-            Timeout::Text(n) => json!(n.to_string()),
-            Timeout::Small(n) => json!(n),
-        });
+        self.timeout
+            .put(&mut obj, "maxTimeoutSeconds", |t| match t {
+                Timeout::Number(n) => json!(n),
+                Timeout::Text(n) => json!(n.to_string()),
+                Timeout::Small(n) => json!(n),
+            });
         let mut extra = Map::new();
-        self.extra_name
-            .put(&mut extra, "name", |_| json!(domain.map_or("USDC", |d| d.name)));
-        self.extra_version
-            .put(&mut extra, "version", |_| json!(domain.map_or("2", |d| d.version)));
-        self.extra.put(&mut obj, "extra", |_| Value::Object(extra.clone()));
+        self.extra_name.put(&mut extra, "name", |_| {
+            json!(domain.map_or("USDC", |d| d.name))
+        });
+        self.extra_version.put(&mut extra, "version", |_| {
+            json!(domain.map_or("2", |d| d.version))
+        });
+        self.extra
+            .put(&mut obj, "extra", |_| Value::Object(extra.clone()));
         for (k, v) in &self.other {
             obj.entry(k.clone()).or_insert_with(|| v.to_value());
         }

@@ -26,6 +26,9 @@ pub struct Measure {
     pub note: String,
     pub ops: u64,
     pub elapsed: Duration,
+    /// CPU time the whole bench process used meanwhile (all its threads, including
+    /// sqlx's connection thread); robust to other processes sharing the machine.
+    pub cpu: Duration,
     /// Per-op samples in nanoseconds, when taken (for percentiles).
     pub samples_ns: Vec<u64>,
     /// Threads the operation ran on (ops/s is their sum).
@@ -42,6 +45,11 @@ impl Measure {
         self.elapsed.as_secs_f64() * 1e6 * self.threads as f64 / self.ops.max(1) as f64
     }
 
+    /// Mean CPU time of one op, microseconds.
+    pub fn cpu_us_per_op(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops.max(1) as f64
+    }
+
     /// Nearest-rank percentile of the samples, microseconds.
     pub fn pct_us(&self, q: f64) -> Option<f64> {
         if self.samples_ns.is_empty() {
@@ -52,6 +60,19 @@ impl Measure {
         let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
         Some(s[rank - 1] as f64 / 1000.0)
     }
+}
+
+/// CPU time used so far by this process (all threads).
+pub fn process_cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Run `f` until `budget` has passed or `max` ops were done.
@@ -69,12 +90,14 @@ fn time_loop(budget: Duration, max: u64, mut f: impl FnMut(u64)) -> (u64, Durati
 }
 
 fn measure(name: &str, note: &str, budget: Duration, max: u64, f: impl FnMut(u64)) -> Measure {
+    let cpu0 = process_cpu_now();
     let (ops, elapsed) = time_loop(budget, max, f);
     Measure {
         name: name.into(),
         note: note.into(),
         ops,
         elapsed,
+        cpu: process_cpu_now().saturating_sub(cpu0),
         samples_ns: Vec::new(),
         threads: 1,
     }
@@ -173,8 +196,27 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
         },
     ));
     out.push(measure(
+        "unseal a wallet key (Vault::open)",
+        "2 AES-256-GCM opens: the data key, then the key",
+        budget,
+        u64::MAX,
+        |_| sink ^= vault.open(aad, &wallet.sealed_key).expect("unsealing")[0],
+    ));
+    let secret = vault.open(aad, &wallet.sealed_key).expect("unsealing");
+    out.push(measure(
+        "parse a key (k256 SigningKey::from_slice)",
+        "derives the public key too: one variable-base scalar multiplication",
+        budget,
+        u64::MAX,
+        |_| {
+            let k = SigningKey::from_slice(&secret).expect("a valid key");
+            sink ^= k.verifying_key().to_encoded_point(true).as_bytes()[1];
+        },
+    ));
+    drop(secret);
+    out.push(measure(
         "secp256k1 sign through the Vault (unseal + sign)",
-        "Vault::sign_secp256k1_digest: 2 AES-256-GCM opens, key parse, sign",
+        "Vault::sign_secp256k1_digest (the server's path): unseal + parse + sign",
         budget,
         u64::MAX,
         |n| {
@@ -200,6 +242,7 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
     ));
     // The same job on every core at once (the ledger signs a batch in parallel).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu0 = process_cpu_now();
     let start = Instant::now();
     let total: u64 = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
@@ -227,6 +270,7 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
         note: "aggregate of all cores".into(),
         ops: total,
         elapsed: start.elapsed(),
+        cpu: process_cpu_now().saturating_sub(cpu0),
         samples_ns: Vec::new(),
         threads,
     });
@@ -261,6 +305,7 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
             f.sync_all()?;
             std::fs::File::open(&dir)?.sync_all()?;
             let mut samples = Vec::new();
+            let cpu0 = process_cpu_now();
             let start = Instant::now();
             let mut n = 0u64;
             while n < max_ops && start.elapsed() < budget {
@@ -275,6 +320,7 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
                 n += 1;
             }
             let elapsed = start.elapsed();
+            let cpu = process_cpu_now().saturating_sub(cpu0);
             drop(f);
             let _ = std::fs::remove_file(&path);
             Ok(Measure {
@@ -282,6 +328,7 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
                 note: "std File::sync_data (fdatasync)".into(),
                 ops: n,
                 elapsed,
+                cpu,
                 samples_ns: samples,
                 threads: 1,
             })
@@ -310,6 +357,7 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
     let payload = "x".repeat(600);
 
     let mut samples = Vec::new();
+    let cpu0 = process_cpu_now();
     let start = Instant::now();
     let mut n = 0u64;
     while n < max_ops && start.elapsed() < budget {
@@ -329,12 +377,14 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
         note: "sqlx, WAL, synchronous=FULL, one connection, one after another".into(),
         ops: n,
         elapsed: start.elapsed(),
+        cpu: process_cpu_now().saturating_sub(cpu0),
         samples_ns: samples,
         threads: 1,
     });
 
     const ROWS: u64 = 64;
     let mut samples = Vec::new();
+    let cpu0 = process_cpu_now();
     let start = Instant::now();
     let mut n = 0u64;
     while n < max_ops / ROWS && start.elapsed() < budget {
@@ -356,6 +406,7 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
         note: "same settings; a group commit of 64 payments' rows".into(),
         ops: n,
         elapsed: start.elapsed(),
+        cpu: process_cpu_now().saturating_sub(cpu0),
         samples_ns: samples,
         threads: 1,
     });
@@ -363,6 +414,7 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
     // One statement inside an open transaction: the per-statement cost (sqlx hands each
     // statement to its connection worker thread and waits for the answer).
     let mut tx = conn.begin().await?;
+    let cpu0 = process_cpu_now();
     let start = Instant::now();
     let mut n = 0u64;
     while n < 200_000 && start.elapsed() < budget {
@@ -374,12 +426,14 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
         n += 1;
     }
     let elapsed = start.elapsed();
+    let cpu = process_cpu_now().saturating_sub(cpu0);
     tx.rollback().await?;
     out.push(Measure {
         name: "SQLite one UPDATE by primary key in an open transaction".into(),
         note: "no commit: the cost of one statement round trip through sqlx".into(),
         ops: n,
         elapsed,
+        cpu,
         samples_ns: Vec::new(),
         threads: 1,
     });

@@ -22,6 +22,10 @@ pub struct LevelConfig {
     pub duration: Duration,
     /// Measured requests of the whole level (all clients together).
     pub max_requests: u64,
+    /// Open loop: the clients together start this many requests per second on a fixed
+    /// schedule (each client every `clients / rate` seconds). None: closed loop, each
+    /// client sends its next request as soon as the previous reply is in.
+    pub rate: Option<f64>,
 }
 
 #[derive(Default)]
@@ -105,6 +109,15 @@ pub async fn run_level(
         let body = Bytes::from(payment_body(&fixture.manager_arn, agent).to_string());
         let signer = signer.clone();
         let budget = budget.clone();
+        // Open loop: client i's schedule is offset by i/clients of its interval, so the
+        // clients together send evenly spaced requests.
+        let pace = cfg.rate.map(|rate| {
+            let interval = Duration::from_secs_f64(cfg.clients as f64 / rate);
+            (
+                start + interval.mul_f64(i as f64 / cfg.clients as f64),
+                interval,
+            )
+        });
         handles.push(tokio::spawn(client_loop(
             addr,
             conn,
@@ -113,6 +126,7 @@ pub async fn run_level(
             measure_start,
             end,
             budget,
+            pace,
         )));
     }
 
@@ -182,6 +196,7 @@ pub async fn run_level(
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn client_loop(
     addr: SocketAddr,
     conn: Conn,
@@ -190,18 +205,34 @@ async fn client_loop(
     measure_start: Instant,
     end: Instant,
     budget: Arc<AtomicU64>,
+    pace: Option<(Instant, Duration)>,
 ) -> ClientResult {
     let mut r = ClientResult {
         latencies_us: Vec::with_capacity(16 * 1024),
         ..ClientResult::default()
     };
     let mut conn = Some(conn);
+    let mut next = pace.map(|(first, _)| first);
     loop {
+        // Open loop: wait for this request's slot; when the previous reply came after the
+        // slot, the latency counts from the slot (no coordinated omission).
+        let mut late_from = None;
+        if let (Some((_, interval)), Some(slot)) = (pace, next) {
+            if slot >= end {
+                break;
+            }
+            if Instant::now() < slot {
+                tokio::time::sleep_until(slot.into()).await;
+            } else {
+                late_from = Some(slot);
+            }
+            next = Some(slot + interval);
+        }
         let now = Instant::now();
         if now >= end {
             break;
         }
-        let measuring = now >= measure_start;
+        let measuring = late_from.unwrap_or(now) >= measure_start;
         if measuring
             && budget
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
@@ -220,7 +251,8 @@ async fn client_loop(
         }
         let c = conn.as_mut().expect("connected above");
         // Each request is signed afresh, in this task: part of the client's cost, not
-        // of the measured latency (which runs from send to the last byte of the reply).
+        // of the measured latency (which runs from send, or from a missed open-loop slot,
+        // to the last byte of the reply).
         let req = match c.request(
             Some(&signer),
             "POST",
@@ -241,7 +273,7 @@ async fn client_loop(
             Ok(Ok(reply)) if reply.status == 200 => {
                 if measuring {
                     r.ok += 1;
-                    let us = done.duration_since(sent).as_micros();
+                    let us = done.duration_since(late_from.unwrap_or(sent)).as_micros();
                     r.latencies_us.push(us.min(u32::MAX as u128) as u32);
                     r.last_done = Some(done);
                 } else {

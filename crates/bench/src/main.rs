@@ -36,6 +36,11 @@ struct Args {
     /// before --seconds has passed.
     #[arg(long, default_value_t = load::HARD_MAX_REQUESTS)]
     requests: u64,
+    /// Open loop instead of closed loop: the clients of each level together start this
+    /// many requests per second on a fixed schedule (latency counts from the scheduled
+    /// time when a client falls behind).
+    #[arg(long)]
+    rate: Option<f64>,
     /// The purser binary (default: `purser` next to this binary, else target/release/purser).
     #[arg(long)]
     purser: Option<PathBuf>,
@@ -92,6 +97,9 @@ fn main() -> anyhow::Result<()> {
     if !(args.seconds > 0.0 && args.seconds <= 3600.0 && (0.0..=600.0).contains(&args.warmup)) {
         bail!("--seconds must be in (0, 3600] and --warmup in [0, 600]");
     }
+    if args.rate.is_some_and(|r| !(r > 0.0 && r <= 1e6)) {
+        bail!("--rate must be in (0, 1000000]");
+    }
     if args.agents == 0 {
         bail!("--agents must be at least 1");
     }
@@ -115,21 +123,27 @@ async fn run(args: &Args, binary: &std::path::Path) -> anyhow::Result<String> {
             .tempdir_in(d)?,
         None => tempfile::Builder::new().prefix("purser-bench-").tempdir()?,
     };
-    let machine = report::Machine::collect(tmp.path());
 
     let wait_until = std::time::Instant::now() + Duration::from_secs_f64(args.quiet_wait.max(0.0));
+    let mut told = false;
     let background_before = loop {
         let b = server::background_busy(Duration::from_secs(1)).await;
         match b {
             Some(x) if x > args.quiet_below && std::time::Instant::now() < wait_until => {
-                eprintln!(
-                    "machine busy {:.0}% with other work; waiting for a quiet moment...",
-                    x * 100.0
-                );
+                if !told {
+                    eprintln!(
+                        "machine busy {:.0}% with other work; waiting up to {:.0} s for a quiet moment...",
+                        x * 100.0,
+                        args.quiet_wait
+                    );
+                    told = true;
+                }
             }
             _ => break b,
         }
     };
+    // Facts (and the date) of the moment the measurements start.
+    let machine = report::Machine::collect(tmp.path());
 
     eprintln!("bare costs ({} s each)...", args.bare_seconds);
     let bare = bare::run(tmp.path(), Duration::from_secs_f64(args.bare_seconds)).await?;
@@ -162,6 +176,7 @@ async fn run(args: &Args, binary: &std::path::Path) -> anyhow::Result<String> {
             warmup: Duration::from_secs_f64(args.warmup),
             duration: Duration::from_secs_f64(args.seconds),
             max_requests: args.requests,
+            rate: args.rate,
         };
         let r = load::run_level(&srv, &signer, &fixture, &cfg).await?;
         eprintln!(
@@ -188,6 +203,7 @@ async fn run(args: &Args, binary: &std::path::Path) -> anyhow::Result<String> {
         agents: args.agents,
         warmup_s: args.warmup,
         seconds: args.seconds,
+        rate: args.rate,
         machine: &machine,
         bare: &bare,
         levels: &levels,

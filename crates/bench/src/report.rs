@@ -109,6 +109,7 @@ pub struct Run<'a> {
     pub agents: usize,
     pub warmup_s: f64,
     pub seconds: f64,
+    pub rate: Option<f64>,
     pub machine: &'a Machine,
     pub bare: &'a Bare,
     pub levels: &'a [LevelResult],
@@ -141,10 +142,11 @@ fn measure_row(out: &mut String, m: &Measure) {
     };
     let _ = writeln!(
         out,
-        "| {} | {:.0} | {:.2} | {} | {} | {} |",
+        "| {} | {:.0} | {:.1} | {:.1} | {} | {} | {} |",
         m.name,
         m.ops_per_sec(),
         m.us_per_op(),
+        m.cpu_us_per_op(),
         pct,
         m.ops,
         m.note
@@ -162,6 +164,12 @@ pub fn render(r: &Run) -> String {
         m.nproc, m.cpu, m.memory, m.kernel
     );
     let _ = writeln!(out, "- toolchain: {}", m.rustc);
+    // SAFETY: getpriority has no preconditions; errno is not consulted (0 is a valid value).
+    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let _ = writeln!(
+        out,
+        "- scheduling priority of the bench and the server: nice {nice}"
+    );
     let _ = writeln!(out, "- data directory filesystem: {}", m.filesystem);
     let _ = writeln!(out, "- command: `{}`", r.command);
     let pct = |x: Option<f64>| x.map_or_else(|| "unknown".into(), |b| format!("{:.0}%", b * 100.0));
@@ -178,8 +186,24 @@ pub fn render(r: &Run) -> String {
     );
     let _ = writeln!(
         out,
-        "- load: closed loop, one keep-alive HTTP/1.1 connection per client, every request SigV4-signed afresh in the client task; {} wallets + sessions (client i pays with pair i mod {}); {:.0} s warm-up then {:.0} s measured per level; latency = send to last byte of the reply; any non-200 is an error",
-        r.agents, r.agents, r.warmup_s, r.seconds
+        "- load: {}, one keep-alive HTTP/1.1 connection per client, every request SigV4-signed afresh in the client task; {} wallets + sessions (client i pays with pair i mod {}); {:.0} s warm-up then {:.0} s measured per level; latency = send to last byte of the reply{}; any non-200 is an error",
+        match r.rate {
+            None =>
+                "closed loop (each client sends its next request when the previous reply is in)"
+                    .to_string(),
+            Some(x) => format!(
+                "open loop at {x:.0} requests/s offered by all clients together (fixed schedule)"
+            ),
+        },
+        r.agents,
+        r.agents,
+        r.warmup_s,
+        r.seconds,
+        if r.rate.is_some() {
+            " (from the scheduled time when a client fell behind its schedule)"
+        } else {
+            ""
+        }
     );
 
     let _ = writeln!(
@@ -188,9 +212,9 @@ pub fn render(r: &Run) -> String {
     );
     let _ = writeln!(
         out,
-        "| operation | ops/s | µs/op (one thread) | p50 / p99 µs | ops | what |"
+        "| operation | ops/s | wall µs/op (per thread) | CPU µs/op | p50 / p99 wall µs | ops | what |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
     for x in r.bare.cpu.iter().chain(r.bare.disk.iter()) {
         measure_row(&mut out, x);
     }
@@ -325,6 +349,13 @@ pub fn render(r: &Run) -> String {
                     b.throughput(),
                     b.clients,
                     if b.clients == 1 { "" } else { "s" }
+                );
+            }
+            if r.rate.is_none() {
+                let _ = writeln!(
+                    out,
+                    "- note: in a closed loop the mean latency is clients / throughput (Little's law), so p99 < {TARGET_P99_MS:.0} ms at {TARGET_CLIENTS} clients needs more than {:.0} payments/s; `--rate {TARGET_TPS:.0}` measures the latency of {TARGET_CLIENTS} clients offering {TARGET_TPS:.0} payments/s instead",
+                    TARGET_CLIENTS as f64 / (TARGET_P99_MS / 1000.0)
                 );
             }
             let _ = writeln!(

@@ -584,7 +584,7 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
         return drop_batch(recorded, done);
     }
     for (reply, p) in recorded {
-        tracing::info!(payment_id = %p.id, session_id = %p.session_id, amount = %p.amount, network = %p.network, "payment signed");
+        tracing::debug!(payment_id = %p.id, session_id = %p.session_id, amount = %p.amount, network = %p.network, "payment signed");
         let _ = reply.send(Ok(p));
     }
     for (reply, r) in done {
