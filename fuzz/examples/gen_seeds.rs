@@ -484,6 +484,9 @@ fn validate(bytes: &[u8]) -> Result<&'static str, String> {
         .map_err(|e| e.message)
 }
 
+/// What a signed seed becomes: headers as sent, path, query.
+type SignedParts = (Vec<(String, Vec<u8>)>, String, Option<String>);
+
 /// How to sign one `sigv4` seed.
 struct Signed {
     name: &'static str,
@@ -517,7 +520,7 @@ impl Signed {
 
     /// Signs with aws-sigv4 at `DEFAULT_NOW` and returns the request as the
     /// server receives it (with the `Host` header a client adds).
-    fn sign(&self) -> (Vec<(String, Vec<u8>)>, String, Option<String>) {
+    fn sign(&self) -> SignedParts {
         let mut builder = http::Request::builder().method(self.method).uri(self.url);
         for (n, v) in &self.headers {
             builder = builder.header(*n, *v);

@@ -4,10 +4,10 @@
 //! function here, so the same checks can replay the seed corpora and saved
 //! regressions under `cargo test --lib` (stable, no libFuzzer instrumentation).
 //!
-//! * [`decode`]: routing + rest-json binding and model validation
+//! * [`decode`][]: routing + rest-json binding and model validation
 //!   (`purser_model::find_operation`, `decode_input_value`, `decode_input::<T>`).
-//! * [`sigv4`]: `purser_sigv4::verify`.
-//! * [`x402`]: `purser_chain::x402::parse_exact_evm` and what is built from its
+//! * [`sigv4`][]: `purser_sigv4::verify`.
+//! * [`x402`][]: `purser_chain::x402::parse_exact_evm` and what is built from its
 //!   result.
 //!
 //! `decode_request` and `sigv4` read their input as a small text "HTTP request"

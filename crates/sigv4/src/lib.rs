@@ -141,7 +141,12 @@ impl std::fmt::Debug for Request<'_> {
         let query = self.raw_query.map(|q| {
             q.split('&')
                 .map(|piece| match piece.split_once('=') {
-                    Some((n, _)) if n.len() >= 6 && n[..6].eq_ignore_ascii_case("x-amz-") => {
+                    // compare bytes: a name may start with a multi-byte character
+                    Some((n, _))
+                        if n.as_bytes()
+                            .get(..6)
+                            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-amz-")) =>
+                    {
                         format!("{n}=***")
                     }
                     _ => piece.to_owned(),
