@@ -16,7 +16,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::errors::to_aws;
 use crate::pipeline::Input;
 
 type Reply = Result<(u16, Vec<u8>), AwsError>;
@@ -30,11 +29,9 @@ pub async fn dispatch(
 ) -> Reply {
     let cp = &*state.inner.control;
     macro_rules! call {
-        ($f:ident) => {{
-            let req = input.decode(op)?;
-            let out = $f(cp, caller, req).await.map_err(to_aws)?;
-            Ok(purser_model::encode_output(op, &out))
-        }};
+        ($f:ident) => {
+            crate::pipeline::run_operation(op, input, |req| $f(cp, caller, req)).await
+        };
     }
     match op.name {
         "CreatePaymentCredentialProvider" => call!(create_provider),
@@ -53,11 +50,7 @@ pub async fn dispatch(
         "DeletePaymentConnector" => call!(delete_connector),
         "ListPaymentConnectors" => call!(list_connectors),
         "RotatePaymentConnectorCredentials" => call!(rotate_connector),
-        other => Err(AwsError::other(
-            "UnknownOperationException",
-            404,
-            format!("Operation {other} is not implemented by this server yet."),
-        )),
+        other => Err(crate::pipeline::not_implemented(other)),
     }
 }
 

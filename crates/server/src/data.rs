@@ -10,7 +10,6 @@ use purser_model::{AwsError, OperationDef, Timestamp};
 
 use crate::AppState;
 use crate::control::idempotency;
-use crate::errors::to_aws;
 use crate::pipeline::Input;
 
 type Reply = Result<(u16, Vec<u8>), AwsError>;
@@ -23,11 +22,9 @@ pub async fn dispatch(
 ) -> Reply {
     let dp = &*state.inner.data;
     macro_rules! call {
-        ($f:ident) => {{
-            let req = input.decode(op)?;
-            let out = $f(dp, caller, req).await.map_err(to_aws)?;
-            Ok(purser_model::encode_output(op, &out))
-        }};
+        ($f:ident) => {
+            crate::pipeline::run_operation(op, input, |req| $f(dp, caller, req)).await
+        };
     }
     match op.name {
         "CreatePaymentInstrument" => call!(create_instrument),
@@ -40,11 +37,7 @@ pub async fn dispatch(
         "ListPaymentSessions" => call!(list_sessions),
         "DeletePaymentSession" => call!(delete_session),
         "ProcessPayment" => call!(process_payment),
-        other => Err(AwsError::other(
-            "UnknownOperationException",
-            404,
-            format!("Operation {other} is not implemented by this server yet."),
-        )),
+        other => Err(crate::pipeline::not_implemented(other)),
     }
 }
 

@@ -168,3 +168,30 @@ impl Input<'_> {
         purser_model::decode_input(op, &uri, self.query, &header, self.body)
     }
 }
+
+/// Decode and validate the input, run the handler, encode its output or its error: the
+/// one sequence every operation follows.
+pub async fn run_operation<Req, Out, F, Fut>(
+    op: &'static purser_model::OperationDef,
+    input: Input<'_>,
+    handler: F,
+) -> Result<(u16, Vec<u8>), AwsError>
+where
+    Req: serde::de::DeserializeOwned,
+    Out: serde::Serialize,
+    F: FnOnce(Req) -> Fut,
+    Fut: std::future::Future<Output = purser_core::CoreResult<Out>>,
+{
+    let req = input.decode(op)?;
+    let out = handler(req).await.map_err(crate::errors::to_aws)?;
+    Ok(purser_model::encode_output(op, &out))
+}
+
+/// The answer for a modelled operation this server does not implement yet.
+pub fn not_implemented(operation: &str) -> AwsError {
+    AwsError::other(
+        "UnknownOperationException",
+        404,
+        format!("Operation {operation} is not implemented by this server yet."),
+    )
+}
