@@ -205,7 +205,7 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
     let secret = vault.open(aad, &wallet.sealed_key).expect("unsealing");
     out.push(measure(
         "parse a key (k256 SigningKey::from_slice)",
-        "derives the public key too: one variable-base scalar multiplication",
+        "derives the public key (a variable-base scalar multiplication); not on the server's signing path",
         budget,
         u64::MAX,
         |_| {
@@ -216,7 +216,7 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
     drop(secret);
     out.push(measure(
         "secp256k1 sign through the Vault (unseal + sign)",
-        "Vault::sign_secp256k1_digest (the server's path): unseal + parse + sign",
+        "Vault::sign_secp256k1_digest, the server's path: unseal, sign from the secret scalar",
         budget,
         u64::MAX,
         |n| {

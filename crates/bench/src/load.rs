@@ -31,6 +31,8 @@ pub struct LevelConfig {
 #[derive(Default)]
 struct ClientResult {
     latencies_us: Vec<u32>,
+    /// When each measured successful request started, µs after the measured phase began.
+    started_us: Vec<u32>,
     ok: u64,
     errors: u64,
     warmup_ok: u64,
@@ -49,6 +51,9 @@ pub struct LevelResult {
     pub first_error: Option<String>,
     /// Sorted latencies of successful measured requests, microseconds.
     pub sorted_us: Vec<u32>,
+    /// (start µs after the measured phase began, latency µs) of each successful measured
+    /// request, in start order.
+    pub timeline: Vec<(u32, u32)>,
     pub server_cpu: Option<Duration>,
     pub client_cpu: Option<Duration>,
     /// Share of the whole machine busy during the measured phase (0..1).
@@ -160,6 +165,7 @@ pub async fn run_level(
         warmup_errors: 0,
         first_error: None,
         sorted_us: Vec::new(),
+        timeline: Vec::new(),
         server_cpu: None,
         client_cpu: None,
         machine_busy: None,
@@ -173,8 +179,15 @@ pub async fn run_level(
         if out.first_error.is_none() {
             out.first_error = r.first_error;
         }
+        out.timeline.extend(
+            r.started_us
+                .iter()
+                .copied()
+                .zip(r.latencies_us.iter().copied()),
+        );
         sorted.extend(r.latencies_us);
     }
+    out.timeline.sort_unstable();
     sorted.sort_unstable();
     out.sorted_us = sorted;
     // CPU used from the start of the measured phase until the last client finished.
@@ -209,6 +222,7 @@ async fn client_loop(
 ) -> ClientResult {
     let mut r = ClientResult {
         latencies_us: Vec::with_capacity(16 * 1024),
+        started_us: Vec::with_capacity(16 * 1024),
         ..ClientResult::default()
     };
     let mut conn = Some(conn);
@@ -273,8 +287,11 @@ async fn client_loop(
             Ok(Ok(reply)) if reply.status == 200 => {
                 if measuring {
                     r.ok += 1;
-                    let us = done.duration_since(late_from.unwrap_or(sent)).as_micros();
+                    let from = late_from.unwrap_or(sent);
+                    let us = done.duration_since(from).as_micros();
                     r.latencies_us.push(us.min(u32::MAX as u128) as u32);
+                    let at = from.saturating_duration_since(measure_start).as_micros();
+                    r.started_us.push(at.min(u32::MAX as u128) as u32);
                     r.last_done = Some(done);
                 } else {
                     r.warmup_ok += 1;

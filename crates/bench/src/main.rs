@@ -47,6 +47,10 @@ struct Args {
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write every measured request as CSV (clients,start_us,latency_us) to this file,
+    /// to look at latency over time.
+    #[arg(long)]
+    latency_csv: Option<PathBuf>,
     /// Wallets and sessions to create; client i pays with pair i mod this.
     #[arg(long, default_value_t = 8)]
     agents: usize,
@@ -194,6 +198,21 @@ async fn run(args: &Args, binary: &std::path::Path) -> anyhow::Result<String> {
     }
     srv.stop();
     let background_after = server::background_busy(Duration::from_secs(1)).await;
+
+    if let Some(path) = &args.latency_csv {
+        use std::io::Write as _;
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        writeln!(w, "clients,start_us,latency_us")?;
+        for l in &levels {
+            for (at, us) in &l.timeline {
+                writeln!(w, "{},{at},{us}", l.clients)?;
+            }
+        }
+        w.flush()?;
+        eprintln!("latencies written to {}", path.display());
+    }
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     Ok(report::render(&report::Run {
