@@ -33,6 +33,20 @@ pub struct Owner {
     pub user_id: String,
 }
 
+impl Owner {
+    /// A session of this owner (sessions of other managers or users are invisible).
+    pub(crate) fn owns_session(&self, s: &Session) -> bool {
+        s.manager_id == self.manager.id && s.user_id == self.user_id
+    }
+
+    /// A live (not deleted) instrument of this owner.
+    pub(crate) fn owns_live_instrument(&self, i: &Instrument) -> bool {
+        i.status != InstrumentStatus::Deleted
+            && i.manager_id == self.manager.id
+            && i.user_id == self.user_id
+    }
+}
+
 /// Input of CreatePaymentInstrument (after wire validation).
 #[derive(Debug)]
 pub struct NewInstrument {
@@ -134,55 +148,9 @@ impl DataPlane {
     /// account or region is refused (403); the manager must exist (404) and be READY;
     /// under AWS_IAM the userId header is required; CUSTOM_JWT managers need a bearer token.
     pub async fn owner(&self, actor: &Actor, arn: &str) -> CoreResult<Owner> {
-        let caller = &actor.caller;
-        let denied = || {
-            CoreError::AccessDenied(format!(
-                "The payment manager ARN does not belong to account {} in region {}.",
-                caller.account_id, caller.region
-            ))
-        };
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let [_, _, service, region, account, resource] = parts[..] else {
-            return Err(denied());
-        };
-        if service != "bedrock-agentcore" || region != caller.region || account != caller.account_id
-        {
-            return Err(denied());
-        }
-        let id = resource
-            .strip_prefix("payment-manager/")
-            .ok_or_else(denied)?;
-        let manager = self
-            .store
-            .manager_get(&caller.account_id, id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("Payment manager '{id}' not found.")))?;
-        match manager.status {
-            ResourceStatus::Ready | ResourceStatus::Updating => {}
-            ResourceStatus::Deleting => {
-                return Err(CoreError::NotFound(format!(
-                    "Payment manager '{id}' not found."
-                )));
-            }
-            ResourceStatus::Creating => {
-                return Err(CoreError::validation(
-                    "paymentManagerArn",
-                    format!("Payment manager '{id}' is not READY yet (status CREATING)."),
-                ));
-            }
-        }
-        if manager.authorizer_type == AuthorizerType::CustomJwt {
-            return Err(CoreError::AccessDenied(format!(
-                "Payment manager '{id}' uses CUSTOM_JWT authorization; call it with a valid bearer token."
-            )));
-        }
-        let user_id = actor.user_id.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
-            CoreError::validation(
-                "userId",
-                format!("The {USER_ID_HEADER} header (userId) is required for payment managers with AWS_IAM authorization."),
-            )
-        })?;
-        Ok(Owner { manager, user_id })
+        let id = manager_id_of(&actor.caller, arn)?;
+        let manager = self.store.manager_get(&actor.caller.account_id, id).await?;
+        owner_from(actor, id, manager)
     }
 
     pub(crate) async fn replay(
@@ -291,23 +259,6 @@ impl DataPlane {
         }
     }
 
-    /// A live (not deleted) instrument of the owner, under any connector.
-    pub(crate) async fn live_instrument(
-        &self,
-        owner: &Owner,
-        id: &str,
-    ) -> CoreResult<Option<Instrument>> {
-        Ok(self
-            .store
-            .instrument_get(&owner.manager.account_id, id)
-            .await?
-            .filter(|i| {
-                i.status != InstrumentStatus::Deleted
-                    && i.manager_id == owner.manager.id
-                    && i.user_id == owner.user_id
-            }))
-    }
-
     /// A live instrument of the owner. Another user's, a deleted one or one under another
     /// connector is "not found" (B16).
     async fn owned_instrument(
@@ -320,10 +271,7 @@ impl DataPlane {
             .instrument_get(&owner.manager.account_id, id)
             .await?
             .filter(|i| {
-                i.status != InstrumentStatus::Deleted
-                    && i.manager_id == owner.manager.id
-                    && i.user_id == owner.user_id
-                    && connector_id.is_none_or(|c| c == i.connector_id)
+                owner.owns_live_instrument(i) && connector_id.is_none_or(|c| c == i.connector_id)
             })
             .ok_or_else(|| instrument_not_found(id))
     }
@@ -450,4 +398,56 @@ fn page_size(max_results: Option<i32>) -> CoreResult<usize> {
         )),
         Some(n) => Ok((n as usize).min(DATA_PAGE)),
     }
+}
+
+/// The manager id a data-plane request names, if its ARN belongs to the caller's account
+/// and region.
+pub(crate) fn manager_id_of<'a>(caller: &Caller, arn: &'a str) -> CoreResult<&'a str> {
+    let denied = || {
+        CoreError::AccessDenied(format!(
+            "The payment manager ARN does not belong to account {} in region {}.",
+            caller.account_id, caller.region
+        ))
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, _, service, region, account, resource] = parts[..] else {
+        return Err(denied());
+    };
+    if service != "bedrock-agentcore" || region != caller.region || account != caller.account_id {
+        return Err(denied());
+    }
+    resource.strip_prefix("payment-manager/").ok_or_else(denied)
+}
+
+/// The owner of a data-plane request, given the manager it names (as read): the manager
+/// must be usable and the caller must name a user.
+pub(crate) fn owner_from(actor: &Actor, id: &str, manager: Option<Manager>) -> CoreResult<Owner> {
+    let manager =
+        manager.ok_or_else(|| CoreError::NotFound(format!("Payment manager '{id}' not found.")))?;
+    match manager.status {
+        ResourceStatus::Ready | ResourceStatus::Updating => {}
+        ResourceStatus::Deleting => {
+            return Err(CoreError::NotFound(format!(
+                "Payment manager '{id}' not found."
+            )));
+        }
+        ResourceStatus::Creating => {
+            return Err(CoreError::validation(
+                "paymentManagerArn",
+                format!("Payment manager '{id}' is not READY yet (status CREATING)."),
+            ));
+        }
+    }
+    if manager.authorizer_type == AuthorizerType::CustomJwt {
+        return Err(CoreError::AccessDenied(format!(
+            "Payment manager '{id}' uses CUSTOM_JWT authorization; call it with a valid bearer token."
+        )));
+    }
+    let user_id = actor.user_id.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
+            CoreError::validation(
+                "userId",
+                format!("The {USER_ID_HEADER} header (userId) is required for payment managers with AWS_IAM authorization."),
+            )
+        })?;
+    Ok(Owner { manager, user_id })
 }

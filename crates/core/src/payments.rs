@@ -7,7 +7,7 @@
 //! that groups concurrent payments into one write transaction (group commit): reserve
 //! each, sign the reserved ones in parallel, release the reservation of any that failed to
 //! sign, record the signed ones, commit once (durable), and only then reply.
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use purser_chain::Family;
@@ -17,7 +17,7 @@ use rand::RngCore;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::*;
-use crate::instruments::{Actor, DataPlane, Owner, key_aad};
+use crate::instruments::{Actor, DataPlane, Owner, key_aad, manager_id_of, owner_from};
 use crate::money::{self, format_usd};
 use crate::store::{Reserve, Store, StoreError, Unique};
 use crate::{CoreError, CoreResult, Idempotency};
@@ -147,7 +147,7 @@ impl DataPlane {
             .store()
             .session_get(&owner.manager.account_id, id)
             .await?
-            .filter(|s| s.manager_id == owner.manager.id && s.user_id == owner.user_id))
+            .filter(|s| owner.owns_session(s)))
     }
 
     pub async fn get_session(
@@ -228,7 +228,19 @@ impl DataPlane {
         req: PaymentRequest,
         idem: Option<&Idempotency>,
     ) -> CoreResult<Payment> {
-        let owner = self.owner(actor, &req.manager_arn).await?;
+        // One read for the manager, the session and the instrument; the checks below keep
+        // the order of B21 (manager, replay, request, session, instrument).
+        let manager_id = manager_id_of(&actor.caller, &req.manager_arn)?;
+        let ctx = self
+            .store()
+            .payment_context(
+                &actor.caller.account_id,
+                manager_id,
+                &req.session_id,
+                &req.instrument_id,
+            )
+            .await?;
+        let owner = owner_from(actor, manager_id, ctx.manager)?;
         let account = owner.manager.account_id.clone();
         // B8: a replay answers even after the session was deleted.
         if let Some(i) = idem
@@ -269,17 +281,17 @@ impl DataPlane {
         .map_err(|e| CoreError::validation(&e.field, e.message))?;
         // 2. the session
         let now = self.now();
-        let session = self
-            .owned_session(&owner, &req.session_id)
-            .await?
+        let session = ctx
+            .session
+            .filter(|s| owner.owns_session(s))
             .ok_or_else(|| payment_session_not_found(&req.session_id))?;
         if session.expires_at <= now {
             return Err(session_expired(&session.id));
         }
         // 3. the instrument
-        let instrument = self
-            .live_instrument(&owner, &req.instrument_id)
-            .await?
+        let instrument = ctx
+            .instrument
+            .filter(|i| owner.owns_live_instrument(i))
             .ok_or_else(|| {
                 CoreError::validation(
                     "paymentInstrumentId",
@@ -494,40 +506,69 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
             return;
         }
     };
-    // Reserve each in arrival order; a clientToken seen earlier in the batch waits for it.
-    let mut reserved: Vec<Intent> = Vec::with_capacity(batch.len());
+    // A clientToken seen earlier in the batch waits for it (answered as a replay).
+    let mut candidates: Vec<Intent> = Vec::with_capacity(batch.len());
     let mut done: Done = Vec::new();
-    let mut tokens: HashMap<(String, String), ()> = HashMap::new();
+    let mut tokens: HashSet<(String, String)> = HashSet::new();
     for intent in batch {
         let p = &intent.payment;
         if let Some(t) = &p.client_token
-            && tokens
-                .insert((p.account_id.clone(), t.clone()), ())
-                .is_some()
+            && !tokens.insert((p.account_id.clone(), t.clone()))
         {
             done.push((intent.reply, Err(LedgerError::DuplicateToken)));
-            continue;
+        } else {
+            candidates.push(intent);
         }
-        match tx
-            .reserve(&p.account_id, &p.session_id, p.debited, p.created_at)
-            .await
-        {
-            Ok(Reserve::Reserved { .. }) => reserved.push(intent),
-            Ok(Reserve::Insufficient { remaining }) => {
-                let e = insufficient(&p.session_id, remaining, p.debited);
-                done.push((intent.reply, Err(LedgerError::Core(e))));
-            }
-            Ok(Reserve::Expired) => {
-                let e = session_expired(&p.session_id);
-                done.push((intent.reply, Err(LedgerError::Core(e))));
-            }
-            Ok(Reserve::NotFound) => {
-                let e = payment_session_not_found(&p.session_id);
-                done.push((intent.reply, Err(LedgerError::Core(e))));
-            }
+    }
+    // Reserve per session: first the session's whole share of the batch in one atomic
+    // statement; only if that does not fit, each payment in arrival order, so that exactly
+    // the payments that fit go through.
+    let mut reserved: Vec<Intent> = Vec::with_capacity(candidates.len());
+    let mut rest = candidates.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let mut group = vec![first];
+        while let Some(next) = rest.next_if(|n| {
+            n.payment.account_id == group[0].payment.account_id
+                && n.payment.session_id == group[0].payment.session_id
+        }) {
+            group.push(next);
+        }
+        let p = &group[0].payment;
+        let (account, session, at) = (p.account_id.clone(), p.session_id.clone(), p.created_at);
+        let total: i64 = group.iter().map(|i| i.payment.debited).sum();
+        let outcome = match tx.reserve(&account, &session, total, at).await {
+            Ok(o) => o,
             Err(e) => {
                 tracing::error!(error = %e, "reserving budget failed");
-                return fail_all(reserved, done, intent);
+                return fail_all(reserved.into_iter().chain(group), done);
+            }
+        };
+        match outcome {
+            Reserve::Reserved { .. } => reserved.extend(group),
+            Reserve::Insufficient { .. } if group.len() > 1 => {
+                for intent in group {
+                    let p = &intent.payment;
+                    match tx
+                        .reserve(&account, &session, p.debited, p.created_at)
+                        .await
+                    {
+                        Ok(Reserve::Reserved { .. }) => reserved.push(intent),
+                        Ok(refused) => {
+                            let e = refusal(&session, refused, p.debited);
+                            done.push((intent.reply, Err(LedgerError::Core(e))));
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "reserving budget failed");
+                            return fail_all(reserved.into_iter().chain([intent]), done);
+                        }
+                    }
+                }
+            }
+            refused => {
+                for intent in group {
+                    let e = refusal(&session, refused, intent.payment.debited);
+                    done.push((intent.reply, Err(LedgerError::Core(e))));
+                }
             }
         }
     }
@@ -536,47 +577,49 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
     let Some(signed) = sign_all(vault, reserved).await else {
         return drop_batch(Vec::new(), done);
     };
-    let mut recorded: Vec<(oneshot::Sender<Result<Payment, LedgerError>>, Payment)> = Vec::new();
+    let mut to_record: Vec<(oneshot::Sender<Result<Payment, LedgerError>>, Payment)> =
+        Vec::with_capacity(signed.len());
     for (intent, sig) in signed {
         let mut p = intent.payment;
-        let sig = match sig {
-            Ok(sig) => sig,
+        match sig {
+            Ok(sig) => {
+                p.output = x402::exact_evm_payload(&intent.sign.auth, &sig).to_string();
+                to_record.push((intent.reply, p));
+            }
             Err(()) => {
                 if let Err(e) = tx.release(&p.account_id, &p.session_id, p.debited).await {
                     tracing::error!(error = %e, "releasing a reservation failed");
-                    return drop_batch(recorded, done);
+                    return drop_batch(to_record, done);
                 }
                 done.push((
                     intent.reply,
                     Err(internal("The payment could not be signed.")),
                 ));
-                continue;
-            }
-        };
-        p.output = x402::exact_evm_payload(&intent.sign.auth, &sig).to_string();
-        match tx.record(&p).await {
-            Ok(()) => recorded.push((intent.reply, p)),
-            Err(StoreError::Duplicate(Unique::ClientToken)) => {
-                // The token was committed by an earlier batch: give the budget back and
-                // answer with the original payment.
-                if tx
-                    .release(&p.account_id, &p.session_id, p.debited)
-                    .await
-                    .is_err()
-                {
-                    return drop_batch(recorded, done);
-                }
-                done.push((intent.reply, Err(LedgerError::DuplicateToken)));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "recording a payment failed");
-                done.push((
-                    intent.reply,
-                    Err(internal("The payment could not be recorded.")),
-                ));
-                return drop_batch(recorded, done);
             }
         }
+    }
+    let payments: Vec<Payment> = to_record.iter().map(|(_, p)| p.clone()).collect();
+    let outcome = match tx.record_all(&payments).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "recording payments failed");
+            return drop_batch(to_record, done);
+        }
+    };
+    let mut recorded = Vec::with_capacity(to_record.len());
+    for ((reply, p), ok) in to_record.into_iter().zip(outcome) {
+        if ok {
+            recorded.push((reply, p));
+            continue;
+        }
+        // The token was committed by an earlier batch: give the budget back and answer
+        // with the original payment.
+        if let Err(e) = tx.release(&p.account_id, &p.session_id, p.debited).await {
+            tracing::error!(error = %e, "releasing a reservation failed");
+            recorded.push((reply, p));
+            return drop_batch(recorded, done);
+        }
+        done.push((reply, Err(LedgerError::DuplicateToken)));
     }
     // One durable commit for the whole batch; nothing signed leaves before it.
     if let Err(e) = tx.commit().await {
@@ -608,17 +651,23 @@ fn drop_batch(recorded: Vec<(oneshot::Sender<Result<Payment, LedgerError>>, Paym
     }
 }
 
-fn fail_all(reserved: Vec<Intent>, done: Done, current: Intent) {
-    let _ = current
-        .reply
-        .send(Err(internal("The payment could not be recorded.")));
-    for i in reserved {
+fn fail_all(pending: impl IntoIterator<Item = Intent>, done: Done) {
+    for i in pending {
         let _ = i
             .reply
             .send(Err(internal("The payment could not be recorded.")));
     }
     for (reply, r) in done {
         let _ = reply.send(r);
+    }
+}
+
+/// The answer to a payment whose reservation was refused.
+fn refusal(session_id: &str, outcome: Reserve, requested: i64) -> CoreError {
+    match outcome {
+        Reserve::Insufficient { remaining } => insufficient(session_id, remaining, requested),
+        Reserve::Expired => session_expired(session_id),
+        Reserve::NotFound | Reserve::Reserved { .. } => payment_session_not_found(session_id),
     }
 }
 

@@ -219,9 +219,28 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
     ) -> StoreResult<Vec<Payment>>;
 
+    /// ProcessPayment's reads in one round trip: the manager and, in the same account, the
+    /// session and the instrument with these ids (whoever owns them; the core checks).
+    /// All None when the manager does not exist.
+    async fn payment_context(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        session_id: &str,
+        instrument_id: &str,
+    ) -> StoreResult<PaymentContext>;
+
     /// Open one write transaction for a batch of payments (group commit): reservations,
     /// releases and records inside it become durable together at `commit`.
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>>;
+}
+
+/// What [`Store::payment_context`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PaymentContext {
+    pub manager: Option<Manager>,
+    pub session: Option<Session>,
+    pub instrument: Option<Instrument>,
 }
 
 /// Outcome of reserving an amount against a session's budget.
@@ -253,7 +272,9 @@ pub trait PaymentTx: Send {
     /// Give back a reservation whose signature failed.
     async fn release(&mut self, account_id: &str, session_id: &str, amount: i64)
     -> StoreResult<()>;
-    /// Record a signed payment; `Duplicate(ClientToken)` when its token is already used.
-    async fn record(&mut self, p: &Payment) -> StoreResult<()>;
+    /// Record signed payments (one multi-row statement per chunk). For each payment, in
+    /// order: true when recorded, false when its clientToken is already used (then nothing
+    /// of it is written, and the transaction stays usable).
+    async fn record_all(&mut self, payments: &[Payment]) -> StoreResult<Vec<bool>>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

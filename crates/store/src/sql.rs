@@ -3,6 +3,76 @@
 //! macro instantiates it for a concrete database, so SQLite and PostgreSQL cannot drift
 //! apart. Engine-specific code (connecting, pragmas, migrations) lives beside each store.
 
+/// Rows per multi-row INSERT of payments (19 parameters each: far below the parameter
+/// limits of SQLite, 32766, and PostgreSQL, 65535).
+pub(crate) const RECORD_CHUNK: usize = 256;
+
+const MANAGER_COLUMNS: &[&str] = &[
+    "account_id",
+    "id",
+    "name",
+    "description",
+    "authorizer_type",
+    "authorizer_discovery_url",
+    "authorizer_encoded",
+    "role_arn",
+    "kms_key_arn",
+    "tags",
+    "status",
+    "created_at",
+    "updated_at",
+    "transition_at",
+];
+const SESSION_COLUMNS: &[&str] = &[
+    "account_id",
+    "id",
+    "manager_id",
+    "user_id",
+    "expiry_minutes",
+    "expires_at",
+    "cap",
+    "spent",
+    "created_at",
+    "updated_at",
+];
+const INSTRUMENT_COLUMNS: &[&str] = &[
+    "account_id",
+    "id",
+    "manager_id",
+    "connector_id",
+    "user_id",
+    "network",
+    "wallet_address",
+    "linked_masked",
+    "linked_sealed",
+    "sealed_key",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+];
+
+/// ProcessPayment's three reads as one statement: the manager, and beside it the session
+/// and the instrument of the same account (NULL columns when absent).
+pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        let select = [
+            ("m", MANAGER_COLUMNS),
+            ("s", SESSION_COLUMNS),
+            ("i", INSTRUMENT_COLUMNS),
+        ]
+        .iter()
+        .flat_map(|(t, cols)| cols.iter().map(move |c| format!("{t}.{c} AS {t}_{c}")))
+        .collect::<Vec<_>>()
+        .join(", ");
+        format!(
+            "SELECT {select} FROM managers m \
+             LEFT JOIN sessions s ON s.account_id = m.account_id AND s.id = $3 \
+             LEFT JOIN instruments i ON i.account_id = m.account_id AND i.id = $4 \
+             WHERE m.account_id = $1 AND m.id = $2"
+        )
+    });
+
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $tx:ident) => {
 async fn record_idempotency(
@@ -73,7 +143,31 @@ fn provider_from_row(r: &$row) -> StoreResult<CredentialProvider> {
     })
 }
 
+/// The columns of one table within a row; a joined query names them with a prefix
+/// (`m_id`, `s_id`, ...) so that tables with the same column names can share one row.
+struct Cols<'r> {
+    row: &'r $row,
+    prefix: &'static str,
+}
+
+impl<'r> Cols<'r> {
+    fn try_get<T>(&self, name: &str) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+    {
+        if self.prefix.is_empty() {
+            self.row.try_get(name)
+        } else {
+            self.row.try_get(format!("{}{name}", self.prefix).as_str())
+        }
+    }
+}
+
 fn manager_from_row(r: &$row) -> StoreResult<Manager> {
+    manager_from_cols(&Cols { row: r, prefix: "" })
+}
+
+fn manager_from_cols(r: &Cols<'_>) -> StoreResult<Manager> {
     let url: Option<String> = r.try_get("authorizer_discovery_url").map_err(backend)?;
     let enc: Option<String> = r.try_get("authorizer_encoded").map_err(backend)?;
     Ok(Manager {
@@ -83,7 +177,7 @@ fn manager_from_row(r: &$row) -> StoreResult<Manager> {
         description: r.try_get("description").map_err(backend)?,
         authorizer_type: parse(
             "authorizer_type",
-            &r.try_get::<String, _>("authorizer_type").map_err(backend)?,
+            &r.try_get::<String>("authorizer_type").map_err(backend)?,
             AuthorizerType::parse,
         )?,
         authorizer: match (url, enc) {
@@ -95,16 +189,16 @@ fn manager_from_row(r: &$row) -> StoreResult<Manager> {
         },
         role_arn: r.try_get("role_arn").map_err(backend)?,
         kms_key_arn: r.try_get("kms_key_arn").map_err(backend)?,
-        tags: tags_from_text(&r.try_get::<String, _>("tags").map_err(backend)?)?,
+        tags: tags_from_text(&r.try_get::<String>("tags").map_err(backend)?)?,
         status: parse(
             "status",
-            &r.try_get::<String, _>("status").map_err(backend)?,
+            &r.try_get::<String>("status").map_err(backend)?,
             ResourceStatus::parse,
         )?,
         created_at: time(r.try_get("created_at").map_err(backend)?),
         updated_at: time(r.try_get("updated_at").map_err(backend)?),
         transition_at: r
-            .try_get::<Option<i64>, _>("transition_at")
+            .try_get::<Option<i64>>("transition_at")
             .map_err(backend)?
             .map(time),
     })
@@ -802,6 +896,41 @@ impl Store for $store {
             .collect()
     }
 
+    async fn payment_context(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        session_id: &str,
+        instrument_id: &str,
+    ) -> StoreResult<PaymentContext> {
+        let Some(row) = sqlx::query(crate::sql::PAYMENT_CONTEXT_SQL.as_str())
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(session_id)
+            .bind(instrument_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(PaymentContext::default());
+        };
+        let present = |prefix: &str| -> StoreResult<bool> {
+            Ok(row
+                .try_get::<Option<String>, _>(format!("{prefix}id").as_str())
+                .map_err(backend)?
+                .is_some())
+        };
+        Ok(PaymentContext {
+            manager: Some(manager_from_cols(&Cols { row: &row, prefix: "m_" })?),
+            session: present("s_")?
+                .then(|| session_from_cols(&Cols { row: &row, prefix: "s_" }))
+                .transpose()?,
+            instrument: present("i_")?
+                .then(|| instrument_from_cols(&Cols { row: &row, prefix: "i_" }))
+                .transpose()?,
+        })
+    }
+
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>> {
         let tx = self.pool.begin().await.map_err(backend)?;
         Ok(Box::new($tx { tx }))
@@ -873,38 +1002,42 @@ impl PaymentTx for $tx {
         Ok(())
     }
 
-    async fn record(&mut self, p: &Payment) -> StoreResult<()> {
-        let done = sqlx::query(
-            "INSERT INTO payments (account_id, id, session_id, instrument_id, manager_id, user_id, client_token, fingerprint, payment_type, version, scheme, network, payer, payee, asset, amount, debited, output, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
-        )
-        .bind(&p.account_id)
-        .bind(&p.id)
-        .bind(&p.session_id)
-        .bind(&p.instrument_id)
-        .bind(&p.manager_id)
-        .bind(&p.user_id)
-        .bind(&p.client_token)
-        .bind(p.fingerprint.as_ref().map(|f| f.to_vec()))
-        .bind(&p.payment_type)
-        .bind(&p.version)
-        .bind(&p.scheme)
-        .bind(&p.network)
-        .bind(&p.payer)
-        .bind(&p.payee)
-        .bind(&p.asset)
-        .bind(&p.amount)
-        .bind(p.debited)
-        .bind(&p.output)
-        .bind(ms(p.created_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(backend)?;
-        // No error inside the transaction (PostgreSQL would abort the whole batch):
-        // a used clientToken shows as nothing inserted.
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Duplicate(Unique::ClientToken));
+    async fn record_all(&mut self, payments: &[Payment]) -> StoreResult<Vec<bool>> {
+        let mut inserted = std::collections::HashSet::<String>::with_capacity(payments.len());
+        for chunk in payments.chunks(crate::sql::RECORD_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO payments (account_id, id, session_id, instrument_id, manager_id, user_id, client_token, fingerprint, payment_type, version, scheme, network, payer, payee, asset, amount, debited, output, created_at) ",
+            );
+            q.push_values(chunk, |mut b, p| {
+                b.push_bind(&p.account_id)
+                    .push_bind(&p.id)
+                    .push_bind(&p.session_id)
+                    .push_bind(&p.instrument_id)
+                    .push_bind(&p.manager_id)
+                    .push_bind(&p.user_id)
+                    .push_bind(&p.client_token)
+                    .push_bind(p.fingerprint.as_ref().map(|f| f.to_vec()))
+                    .push_bind(&p.payment_type)
+                    .push_bind(&p.version)
+                    .push_bind(&p.scheme)
+                    .push_bind(&p.network)
+                    .push_bind(&p.payer)
+                    .push_bind(&p.payee)
+                    .push_bind(&p.asset)
+                    .push_bind(&p.amount)
+                    .push_bind(p.debited)
+                    .push_bind(&p.output)
+                    .push_bind(ms(p.created_at));
+            });
+            // No error inside the transaction (PostgreSQL would abort the whole batch): a
+            // row whose clientToken is already used is simply not inserted, and missing
+            // from what RETURNING gives back.
+            q.push(" ON CONFLICT DO NOTHING RETURNING id");
+            for row in q.build().fetch_all(&mut *self.tx).await.map_err(backend)? {
+                inserted.insert(row.try_get("id").map_err(backend)?);
+            }
         }
-        Ok(())
+        Ok(payments.iter().map(|p| inserted.contains(&p.id)).collect())
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
@@ -913,6 +1046,10 @@ impl PaymentTx for $tx {
 }
 
 fn session_from_row(r: &$row) -> StoreResult<Session> {
+    session_from_cols(&Cols { row: r, prefix: "" })
+}
+
+fn session_from_cols(r: &Cols<'_>) -> StoreResult<Session> {
     Ok(Session {
         account_id: r.try_get("account_id").map_err(backend)?,
         id: r.try_get("id").map_err(backend)?,
@@ -958,6 +1095,10 @@ fn payment_from_row(r: &$row) -> StoreResult<Payment> {
 }
 
 fn instrument_from_row(r: &$row) -> StoreResult<Instrument> {
+    instrument_from_cols(&Cols { row: r, prefix: "" })
+}
+
+fn instrument_from_cols(r: &Cols<'_>) -> StoreResult<Instrument> {
     Ok(Instrument {
         account_id: r.try_get("account_id").map_err(backend)?,
         id: r.try_get("id").map_err(backend)?,
@@ -966,7 +1107,7 @@ fn instrument_from_row(r: &$row) -> StoreResult<Instrument> {
         user_id: r.try_get("user_id").map_err(backend)?,
         network: parse(
             "network",
-            &r.try_get::<String, _>("network").map_err(backend)?,
+            &r.try_get::<String>("network").map_err(backend)?,
             Network::parse,
         )?,
         wallet_address: r.try_get("wallet_address").map_err(backend)?,
@@ -977,7 +1118,7 @@ fn instrument_from_row(r: &$row) -> StoreResult<Instrument> {
         sealed_key: r.try_get("sealed_key").map_err(backend)?,
         status: parse(
             "status",
-            &r.try_get::<String, _>("status").map_err(backend)?,
+            &r.try_get::<String>("status").map_err(backend)?,
             InstrumentStatus::parse,
         )?,
         version: r.try_get("version").map_err(backend)?,

@@ -486,13 +486,26 @@ async fn reserve_checks_budget_expiry_and_existence() {
         tx.reserve("444455556666", "s1", 1, t0()).await.unwrap(),
         Reserve::NotFound
     );
-    tx.record(&payment(a, "s1", 1, Some("tok"), 100_000))
+    assert_eq!(
+        tx.record_all(&[
+            payment(a, "s1", 1, Some("tok"), 100_000),
+            payment(a, "s1", 3, Some("other"), 0)
+        ])
         .await
-        .unwrap();
-    assert!(matches!(
-        tx.record(&payment(a, "s1", 2, Some("tok"), 100_000)).await,
-        Err(StoreError::Duplicate(Unique::ClientToken))
-    ));
+        .unwrap(),
+        [true, true]
+    );
+    // a used token is reported per payment, the others are recorded, the batch goes on
+    assert_eq!(
+        tx.record_all(&[
+            payment(a, "s1", 4, None, 0),
+            payment(a, "s1", 2, Some("tok"), 100_000),
+            payment(a, "s1", 5, Some("fresh"), 0)
+        ])
+        .await
+        .unwrap(),
+        [true, false, true]
+    );
     tx.commit().await.unwrap();
     assert_eq!(
         s.session_get(a, "s1").await.unwrap().unwrap().spent,
@@ -502,7 +515,7 @@ async fn reserve_checks_budget_expiry_and_existence() {
         s.payment_by_token(a, "tok").await.unwrap().unwrap().id,
         payment(a, "s1", 1, None, 0).id
     );
-    assert_eq!(s.payments_of_session(a, "s1").await.unwrap().len(), 1);
+    assert_eq!(s.payments_of_session(a, "s1").await.unwrap().len(), 4);
     // a dropped transaction changes nothing
     let mut tx = s.begin_payments().await.unwrap();
     tx.reserve(a, "s1", 100_000, t0()).await.unwrap();
@@ -516,6 +529,41 @@ async fn reserve_checks_budget_expiry_and_existence() {
     assert!(!s.session_delete(a, "s1").await.unwrap());
     assert_eq!(s.session_get(a, "s1").await.unwrap(), None);
     assert!(s.payment_by_token(a, "tok").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn payment_context_reads_manager_session_and_instrument_at_once() {
+    let Some((_guard, s)) = $backend().await else { return };
+    let a = "111122223333";
+    let m = manager(a, "m-aaaaaaaaaa", "m");
+    s.manager_insert(&m, None).await.unwrap();
+    let sess = session(a, "s1", Some(5), Duration::hours(1));
+    s.session_insert(&sess, None).await.unwrap();
+    let inst = instrument(a, "i1", "alice");
+    s.instrument_insert(&inst, None).await.unwrap();
+    // other accounts hold the same ids
+    s.manager_insert(&manager("444455556666", "m-aaaaaaaaaa", "m"), None)
+        .await
+        .unwrap();
+    s.session_insert(&session("444455556666", "s2", None, Duration::hours(1)), None)
+        .await
+        .unwrap();
+
+    let all = s.payment_context(a, &m.id, "s1", "i1").await.unwrap();
+    assert_eq!(all.manager.as_ref(), Some(&m));
+    assert_eq!(all.session.as_ref(), Some(&sess));
+    assert_eq!(all.instrument.as_ref(), Some(&inst));
+
+    let none = s.payment_context(a, &m.id, "s2", "nope").await.unwrap();
+    assert_eq!(none.manager.as_ref(), Some(&m));
+    assert_eq!((none.session, none.instrument), (None, None));
+    let only_instrument = s.payment_context(a, &m.id, "nope", "i1").await.unwrap();
+    assert_eq!(only_instrument.session, None);
+    assert_eq!(only_instrument.instrument.as_ref(), Some(&inst));
+    assert_eq!(
+        s.payment_context(a, "m-bbbbbbbbbb", "s1", "i1").await.unwrap(),
+        PaymentContext::default()
+    );
 }
 
 #[tokio::test]
@@ -548,7 +596,8 @@ async fn concurrent_reservations_never_overspend() {
             let mut tx = s.begin_payments().await.unwrap();
             let r = tx.reserve(a, "s", 100_000, t0()).await.unwrap();
             if matches!(r, Reserve::Reserved { .. }) {
-                tx.record(&payment(a, "s", n, None, 100_000)).await.unwrap();
+                let recorded = tx.record_all(&[payment(a, "s", n, None, 100_000)]).await;
+                assert_eq!(recorded.unwrap(), [true]);
             }
             tx.commit().await.unwrap();
             r
