@@ -494,6 +494,8 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
         (&a.payment.account_id, &a.payment.session_id)
             .cmp(&(&b.payment.account_id, &b.payment.session_id))
     });
+    let started = std::time::Instant::now();
+    let size = batch.len();
     let mut tx = match store.begin_payments().await {
         Ok(tx) => tx,
         Err(e) => {
@@ -572,6 +574,7 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
             }
         }
     }
+    let reserved_at = started.elapsed();
     // Sign the reserved ones, in parallel across cores. If a signing worker dies, its
     // payments are lost with it: roll the whole batch back rather than keep their budget.
     let Some(signed) = sign_all(vault, reserved).await else {
@@ -598,6 +601,7 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
             }
         }
     }
+    let signed_at = started.elapsed();
     let payments: Vec<Payment> = to_record.iter().map(|(_, p)| p.clone()).collect();
     let outcome = match tx.record_all(&payments).await {
         Ok(o) => o,
@@ -621,11 +625,22 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
         }
         done.push((reply, Err(LedgerError::DuplicateToken)));
     }
+    let recorded_at = started.elapsed();
     // One durable commit for the whole batch; nothing signed leaves before it.
     if let Err(e) = tx.commit().await {
         tracing::error!(error = %e, "committing the payment batch failed");
         return drop_batch(recorded, done);
     }
+    tracing::debug!(
+        target: "purser::ledger",
+        size,
+        signed = recorded.len(),
+        reserve_us = reserved_at.as_micros() as u64,
+        sign_us = (signed_at - reserved_at).as_micros() as u64,
+        record_us = (recorded_at - signed_at).as_micros() as u64,
+        commit_us = (started.elapsed() - recorded_at).as_micros() as u64,
+        "payment batch committed"
+    );
     for (reply, p) in recorded {
         tracing::debug!(payment_id = %p.id, session_id = %p.session_id, amount = %p.amount, network = %p.network, "payment signed");
         let _ = reply.send(Ok(p));
