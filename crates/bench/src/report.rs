@@ -238,6 +238,12 @@ fn header(out: &mut String, title: &str, c: &Common) {
         c.server_log,
         c.nodes,
     );
+    if c.postgres {
+        let _ = writeln!(
+            out,
+            "- PostgreSQL CPU = utime + stime of every process named `postgres` on the machine (backends, WAL writer, checkpointer, autovacuum of any database), read from /proc before and after each measured phase"
+        );
+    }
     if !c.postgres && c.nodes > 1 {
         let _ = writeln!(
             out,
@@ -474,7 +480,7 @@ pub fn render_instruments(r: &InstrumentsRun) -> String {
     header(&mut out, "Purser payment instruments at scale", c);
     let _ = writeln!(
         out,
-        "- per scale S: a fresh store and fresh nodes; CreatePaymentManager, CreatePaymentConnector (SelfCustody) and one CreatePaymentInstrument (embedded Ethereum wallet, user `bench`) through the API; the nodes stopped; S - 1 copies of that instrument's row inserted straight into `instruments` (fresh random ids in the server's format, status ACTIVE, every other column copied: same account, manager, user, connector, wallet address and sealed key) in one transaction of {}-row `INSERT … SELECT` statements; ANALYZE; the nodes started again",
+        "- per scale S: a fresh store and fresh nodes; CreatePaymentManager, CreatePaymentConnector (SelfCustody) and one CreatePaymentInstrument (embedded Ethereum wallet, user `bench`) through the API; the nodes stopped; S - 1 copies of that instrument's row inserted straight into `instruments` (fresh random ids in the server's format, status ACTIVE, every other column copied: same account, manager, user, connector, wallet address and sealed key) in one transaction of {}-row `INSERT … SELECT` statements; ANALYZE (on PostgreSQL, autovacuum may still visit the new rows during the first levels); the nodes started again",
         50_000
     );
     let _ = writeln!(
@@ -583,22 +589,34 @@ pub fn render_instruments(r: &InstrumentsRun) -> String {
     );
     let _ = writeln!(
         out,
-        "| operation | clients | p50 ms at {} | p50 ms at {} | p50 ratio | server CPU µs/page at {} | at {} | server CPU ratio |",
-        small.scale, large.scale, small.scale, large.scale
+        "| operation | clients | p50 ms at {a} | p50 ms at {b} | p50 ratio | server CPU µs/page at {a} | at {b} | server CPU ratio |{}",
+        if c.postgres {
+            format!(
+                " PostgreSQL CPU µs/page at {} | at {} | PostgreSQL CPU ratio |",
+                small.scale, large.scale
+            )
+        } else {
+            String::new()
+        },
+        a = small.scale,
+        b = large.scale,
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    let cpu = |l: &LevelResult| {
-        l.server_cpu
-            .filter(|_| l.ok > 0)
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|{}",
+        if c.postgres { "---:|---:|---:|" } else { "" }
+    );
+    let per_page = |cpu: Option<std::time::Duration>, l: &LevelResult| {
+        cpu.filter(|_| l.ok > 0)
             .map(|c| c.as_secs_f64() * 1e6 / l.ok as f64)
     };
-    let ratio = |a: f64, b: f64| {
-        if a > 0.0 && b.is_finite() && a.is_finite() {
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if a > 0.0 && a.is_finite() && b.is_finite() => {
             format!("{:.2}x", b / a)
-        } else {
-            "-".into()
         }
+        _ => "-".into(),
     };
+    let num = |x: Option<f64>| x.map_or_else(|| "-".into(), |x| format!("{x:.0}"));
     for (op, a) in &small.results {
         if *op == Op::Create {
             continue;
@@ -610,21 +628,25 @@ pub fn render_instruments(r: &InstrumentsRun) -> String {
         else {
             continue;
         };
-        let (ca, cb) = (cpu(a), cpu(b));
+        let (pa, pb) = (a.quantile_ms(0.5), b.quantile_ms(0.5));
+        let (ca, cb) = (per_page(a.server_cpu, a), per_page(b.server_cpu, b));
+        let db = if c.postgres {
+            let (da, dbb) = (per_page(a.db_cpu, a), per_page(b.db_cpu, b));
+            format!(" {} | {} | {} |", num(da), num(dbb), ratio(da, dbb))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |{db}",
             op.label(),
             a.clients,
-            ms(a.quantile_ms(0.5)),
-            ms(b.quantile_ms(0.5)),
-            ratio(a.quantile_ms(0.5), b.quantile_ms(0.5)),
-            ca.map_or_else(|| "-".into(), |x| format!("{x:.0}")),
-            cb.map_or_else(|| "-".into(), |x| format!("{x:.0}")),
-            match (ca, cb) {
-                (Some(x), Some(y)) => ratio(x, y),
-                _ => "-".into(),
-            }
+            ms(pa),
+            ms(pb),
+            ratio(Some(pa), Some(pb)),
+            num(ca),
+            num(cb),
+            ratio(ca, cb),
         );
     }
     out
