@@ -1,6 +1,7 @@
 //! Bare costs, measured by the same binary in the same run: the pieces one payment is made
 //! of (a SigV4 signature on the client, the EIP-712 digest, the secp256k1 signature with
-//! and without unsealing the key, an fdatasync, a durable SQLite commit).
+//! and without unsealing the key, an fdatasync, a durable SQLite commit, and with
+//! `--database-url` a durable PostgreSQL commit).
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -14,8 +15,9 @@ use http_body_util::Full;
 use k256::ecdsa::SigningKey;
 use purser_chain::x402;
 use purser_wallet::{KeyKind, MasterKey, Vault};
+use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, Postgres, Sqlite};
 
 use crate::client::{Signer, USER_HEADER};
 use crate::setup;
@@ -29,6 +31,8 @@ pub struct Measure {
     /// CPU time the whole bench process used meanwhile (all its threads, including
     /// sqlx's connection thread); robust to other processes sharing the machine.
     pub cpu: Duration,
+    /// CPU time of the database server's processes meanwhile (PostgreSQL only).
+    pub db_cpu: Option<Duration>,
     /// Per-op samples in nanoseconds, when taken (for percentiles).
     pub samples_ns: Vec<u64>,
     /// Threads the operation ran on (ops/s is their sum).
@@ -43,6 +47,12 @@ impl Measure {
     /// Mean wall time of one op on one thread, microseconds.
     pub fn us_per_op(&self) -> f64 {
         self.elapsed.as_secs_f64() * 1e6 * self.threads as f64 / self.ops.max(1) as f64
+    }
+
+    /// Mean CPU time of the database server's processes per op, microseconds.
+    pub fn db_cpu_us_per_op(&self) -> Option<f64> {
+        self.db_cpu
+            .map(|c| c.as_secs_f64() * 1e6 / self.ops.max(1) as f64)
     }
 
     /// Mean CPU time of one op, microseconds.
@@ -98,6 +108,7 @@ fn measure(name: &str, note: &str, budget: Duration, max: u64, f: impl FnMut(u64
         ops,
         elapsed,
         cpu: process_cpu_now().saturating_sub(cpu0),
+        db_cpu: None,
         samples_ns: Vec::new(),
         threads: 1,
     }
@@ -108,9 +119,10 @@ pub struct Bare {
     pub disk: Vec<Measure>,
 }
 
-pub async fn run(dir: &Path, budget: Duration) -> anyhow::Result<Bare> {
+/// Every bare cost; the PostgreSQL rows too when `pg_url` (a scratch database) is given.
+pub async fn run(dir: &Path, budget: Duration, pg_url: Option<&str>) -> anyhow::Result<Bare> {
     let cpu = tokio::task::spawn_blocking(move || cpu_costs(budget)).await??;
-    let disk = disk_costs(dir, budget).await?;
+    let disk = disk_costs(dir, budget, pg_url).await?;
     Ok(Bare { cpu, disk })
 }
 
@@ -271,6 +283,7 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
         ops: total,
         elapsed: start.elapsed(),
         cpu: process_cpu_now().saturating_sub(cpu0),
+        db_cpu: None,
         samples_ns: Vec::new(),
         threads,
     });
@@ -278,7 +291,11 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
     Ok(out)
 }
 
-async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>> {
+async fn disk_costs(
+    dir: &Path,
+    budget: Duration,
+    pg_url: Option<&str>,
+) -> anyhow::Result<Vec<Measure>> {
     let mut out = Vec::new();
     let max_ops = 20_000;
 
@@ -329,6 +346,7 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
                 ops: n,
                 elapsed,
                 cpu,
+                db_cpu: None,
                 samples_ns: samples,
                 threads: 1,
             })
@@ -353,19 +371,100 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
     )
     .execute(&mut conn)
     .await?;
+    out.extend(
+        commit_costs::<Sqlite>(
+            &mut conn,
+            &SqlLabels {
+                engine: "SQLite",
+                commit_note: "sqlx, WAL, synchronous=FULL, one connection, one after another",
+                batch_note: "same settings; a group commit of 64 payments' rows",
+                statement_note: "no commit: the cost of one statement round trip through sqlx",
+            },
+            budget,
+            || None,
+        )
+        .await?,
+    );
+    conn.close().await?;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+
+    // PostgreSQL with its own settings (shown in the report), in a scratch database.
+    if let Some(url) = pg_url {
+        let mut conn = PgConnection::connect(url)
+            .await
+            .context("connecting to the scratch PostgreSQL database")?;
+        sqlx::query(
+            "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, session TEXT NOT NULL, payload TEXT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await?;
+        out.extend(
+            commit_costs::<Postgres>(
+                &mut conn,
+                &SqlLabels {
+                    engine: "PostgreSQL",
+                    commit_note: "sqlx over loopback TCP, the server's synchronous_commit, one connection, one after another",
+                    batch_note: "same; 64 INSERT statements then one commit",
+                    statement_note: "no commit: one statement round trip (sqlx, loopback TCP, backend)",
+                },
+                budget,
+                crate::server::postgres_cpu,
+            )
+            .await?,
+        );
+        conn.close().await?;
+    }
+    Ok(out)
+}
+
+/// Names and notes of the rows of one SQL engine.
+struct SqlLabels {
+    engine: &'static str,
+    commit_note: &'static str,
+    batch_note: &'static str,
+    statement_note: &'static str,
+}
+
+/// Durable commits (1 row, 64 rows) and one statement round trip on `conn`, which holds
+/// an empty table `t (id, session, payload)`; `db_cpu` reads the database server's CPU
+/// time (for an engine in its own processes).
+async fn commit_costs<DB>(
+    conn: &mut DB::Connection,
+    labels: &SqlLabels,
+    budget: Duration,
+    db_cpu: impl Fn() -> Option<Duration>,
+) -> anyhow::Result<Vec<Measure>>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let max_ops = 20_000;
+    let engine = labels.engine;
+    let mut out = Vec::new();
+    let db_used = |before: Option<Duration>| match (before, db_cpu()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     // A payment row is ~0.6 KiB (ids, addresses, the x402 payload JSON).
     let payload = "x".repeat(600);
+    let insert = "INSERT INTO t (session, payload) VALUES ($1, $2)";
 
     let mut samples = Vec::new();
+    let db0 = db_cpu();
     let cpu0 = process_cpu_now();
     let start = Instant::now();
     let mut n = 0u64;
     while n < max_ops && start.elapsed() < budget {
         let t = Instant::now();
         let mut tx = conn.begin().await?;
-        sqlx::query("INSERT INTO t (session, payload) VALUES ($1, $2)")
+        sqlx::query(insert)
             .bind("payment-session-0123456789abcdef")
-            .bind(&payload)
+            .bind(payload.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -373,17 +472,19 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
         n += 1;
     }
     out.push(Measure {
-        name: "SQLite durable commit: 1-row INSERT transaction".into(),
-        note: "sqlx, WAL, synchronous=FULL, one connection, one after another".into(),
+        name: format!("{engine} durable commit: 1-row INSERT transaction"),
+        note: labels.commit_note.into(),
         ops: n,
         elapsed: start.elapsed(),
         cpu: process_cpu_now().saturating_sub(cpu0),
+        db_cpu: db_used(db0),
         samples_ns: samples,
         threads: 1,
     });
 
     const ROWS: u64 = 64;
     let mut samples = Vec::new();
+    let db0 = db_cpu();
     let cpu0 = process_cpu_now();
     let start = Instant::now();
     let mut n = 0u64;
@@ -391,9 +492,9 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
         let t = Instant::now();
         let mut tx = conn.begin().await?;
         for _ in 0..ROWS {
-            sqlx::query("INSERT INTO t (session, payload) VALUES ($1, $2)")
+            sqlx::query(insert)
                 .bind("payment-session-0123456789abcdef")
-                .bind(&payload)
+                .bind(payload.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -402,18 +503,21 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
         n += 1;
     }
     out.push(Measure {
-        name: format!("SQLite durable commit: {ROWS}-row INSERT transaction"),
-        note: "same settings; a group commit of 64 payments' rows".into(),
+        name: format!("{engine} durable commit: {ROWS}-row INSERT transaction"),
+        note: labels.batch_note.into(),
         ops: n,
         elapsed: start.elapsed(),
         cpu: process_cpu_now().saturating_sub(cpu0),
+        db_cpu: db_used(db0),
         samples_ns: samples,
         threads: 1,
     });
 
     // One statement inside an open transaction: the per-statement cost (sqlx hands each
-    // statement to its connection worker thread and waits for the answer).
+    // SQLite statement to its connection worker thread and waits for the answer; a
+    // PostgreSQL statement is one round trip to the backend).
     let mut tx = conn.begin().await?;
+    let db0 = db_cpu();
     let cpu0 = process_cpu_now();
     let start = Instant::now();
     let mut n = 0u64;
@@ -427,19 +531,17 @@ async fn disk_costs(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Measure>
     }
     let elapsed = start.elapsed();
     let cpu = process_cpu_now().saturating_sub(cpu0);
+    let db = db_used(db0);
     tx.rollback().await?;
     out.push(Measure {
-        name: "SQLite one UPDATE by primary key in an open transaction".into(),
-        note: "no commit: the cost of one statement round trip through sqlx".into(),
+        name: format!("{engine} one UPDATE by primary key in an open transaction"),
+        note: labels.statement_note.into(),
         ops: n,
         elapsed,
         cpu,
+        db_cpu: db,
         samples_ns: Vec::new(),
         threads: 1,
     });
-    conn.close().await?;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
     Ok(out)
 }

@@ -1,15 +1,85 @@
-//! Closed-loop load: N clients, each with its own keep-alive connection, each sending
-//! freshly signed ProcessPayment requests one after another.
+//! Load: N clients, each with its own keep-alive connection to one node (client i to node
+//! i mod nodes), each sending freshly signed requests one after another (closed loop) or
+//! on a fixed schedule (open loop). Used by both modes: ProcessPayment, and the
+//! instrument operations.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use serde_json::Value;
 
-use crate::client::{Conn, Signer};
-use crate::server::{self, Server};
+use crate::client::{Conn, Reply, Signer};
+use crate::server::{self, Cluster};
 use crate::setup::{Fixture, USER, payment_body};
+
+/// What the clients of a level send (every request as user [`USER`]).
+pub enum Workload<'a> {
+    /// ProcessPayment; client i pays with agent i mod agents.
+    Payments(&'a Fixture),
+    /// The same POST every time.
+    Repeat { path: &'static str, body: Value },
+    /// ListPaymentInstruments-style paging: `body` (an object without nextToken) first,
+    /// then the same with each reply's nextToken; after the last page, from the start
+    /// again.
+    WalkPages { path: &'static str, body: Value },
+}
+
+/// One client's request stream.
+struct ClientOp {
+    path: &'static str,
+    body: Bytes,
+    /// Paging: the first request's body, to which nextToken is added.
+    walk: Option<serde_json::Map<String, Value>>,
+}
+
+impl ClientOp {
+    fn new(w: &Workload<'_>, client: usize) -> anyhow::Result<ClientOp> {
+        Ok(match w {
+            Workload::Payments(f) => ClientOp {
+                path: "/payments/processPayment",
+                body: Bytes::from(
+                    payment_body(&f.manager_arn, &f.agents[client % f.agents.len()]).to_string(),
+                ),
+                walk: None,
+            },
+            Workload::Repeat { path, body } => ClientOp {
+                path,
+                body: Bytes::from(body.to_string()),
+                walk: None,
+            },
+            Workload::WalkPages { path, body } => {
+                let Value::Object(first) = body else {
+                    anyhow::bail!("a paging body must be a JSON object");
+                };
+                ClientOp {
+                    path,
+                    body: Bytes::from(body.to_string()),
+                    walk: Some(first.clone()),
+                }
+            }
+        })
+    }
+
+    /// After a 200: the next request (paging follows nextToken).
+    fn next(&mut self, reply: &Reply) -> Result<(), String> {
+        let Some(first) = &self.walk else {
+            return Ok(());
+        };
+        let v = reply.json().map_err(|e| format!("{e:#}"))?;
+        let mut body = first.clone();
+        match v.get("nextToken") {
+            Some(Value::String(t)) => {
+                body.insert("nextToken".into(), Value::String(t.clone()));
+            }
+            None | Some(Value::Null) => {}
+            Some(other) => return Err(format!("nextToken is not a string: {other}")),
+        }
+        self.body = Bytes::from(Value::Object(body).to_string());
+        Ok(())
+    }
+}
 
 /// Upper bound on measured requests of one level, whatever the flags say.
 pub const HARD_MAX_REQUESTS: u64 = 5_000_000;
@@ -26,6 +96,8 @@ pub struct LevelConfig {
     /// schedule (each client every `clients / rate` seconds). None: closed loop, each
     /// client sends its next request as soon as the previous reply is in.
     pub rate: Option<f64>,
+    /// Also read the CPU time of the PostgreSQL processes (see [`server::postgres_cpu`]).
+    pub db_cpu: bool,
 }
 
 #[derive(Default)]
@@ -54,11 +126,15 @@ pub struct LevelResult {
     /// (start µs after the measured phase began, latency µs) of each successful measured
     /// request, in start order.
     pub timeline: Vec<(u32, u32)>,
+    /// CPU time of all nodes together.
     pub server_cpu: Option<Duration>,
     pub client_cpu: Option<Duration>,
+    /// CPU time of the PostgreSQL processes (when asked for).
+    pub db_cpu: Option<Duration>,
     /// Share of the whole machine busy during the measured phase (0..1).
     pub machine_busy: Option<f64>,
-    /// CPU used by everything but the server and this bench during the measured phase.
+    /// CPU used by everything but the nodes, the database and this bench during the
+    /// measured phase.
     pub other_cpu: Option<Duration>,
 }
 
@@ -92,16 +168,20 @@ impl LevelResult {
 }
 
 pub async fn run_level(
-    server: &Server,
+    cluster: &Cluster,
     signer: &Signer,
-    fixture: &Fixture,
+    workload: &Workload<'_>,
     cfg: &LevelConfig,
 ) -> anyhow::Result<LevelResult> {
-    let addr = server.addr;
     // Connect everyone first, so connection setup is in neither phase.
     let mut conns = Vec::with_capacity(cfg.clients);
-    for _ in 0..cfg.clients {
-        conns.push(Conn::connect(addr).await?);
+    for i in 0..cfg.clients {
+        let addr = cluster.addr_for(i);
+        conns.push((
+            addr,
+            Conn::connect(addr).await?,
+            ClientOp::new(workload, i)?,
+        ));
     }
     let budget = Arc::new(AtomicU64::new(cfg.max_requests.min(HARD_MAX_REQUESTS)));
     let start = Instant::now();
@@ -109,9 +189,7 @@ pub async fn run_level(
     let end = measure_start + cfg.duration;
 
     let mut handles = Vec::with_capacity(cfg.clients);
-    for (i, conn) in conns.into_iter().enumerate() {
-        let agent = &fixture.agents[i % fixture.agents.len()];
-        let body = Bytes::from(payment_body(&fixture.manager_arn, agent).to_string());
+    for (i, (addr, conn, op)) in conns.into_iter().enumerate() {
         let signer = signer.clone();
         let budget = budget.clone();
         // Open loop: client i's schedule is offset by i/clients of its interval, so the
@@ -127,7 +205,7 @@ pub async fn run_level(
             addr,
             conn,
             signer,
-            body,
+            op,
             measure_start,
             end,
             budget,
@@ -137,16 +215,18 @@ pub async fn run_level(
 
     // CPU accounting over the measured phase only.
     tokio::time::sleep_until(measure_start.into()).await;
-    let s0 = server.cpu();
+    let s0 = cluster.cpu();
     let c0 = server::process_cpu("/proc/self/stat");
+    let d0 = cfg.db_cpu.then(server::postgres_cpu).flatten();
     let m0 = server::machine_jiffies();
 
     let mut results = Vec::with_capacity(handles.len());
     for h in handles {
         results.push(h.await?);
     }
-    let s1 = server.cpu();
+    let s1 = cluster.cpu();
     let c1 = server::process_cpu("/proc/self/stat");
+    let d1 = cfg.db_cpu.then(server::postgres_cpu).flatten();
     let m1 = server::machine_jiffies();
 
     let last_done = results
@@ -168,6 +248,7 @@ pub async fn run_level(
         timeline: Vec::new(),
         server_cpu: None,
         client_cpu: None,
+        db_cpu: None,
         machine_busy: None,
         other_cpu: None,
     };
@@ -197,13 +278,14 @@ pub async fn run_level(
     };
     out.server_cpu = scale(s0, s1);
     out.client_cpu = scale(c0, c1);
+    out.db_cpu = scale(d0, d1);
     if let (Some((b0, t0j)), Some((b1, t1j))) = (m0, m1)
         && t1j > t0j
     {
         out.machine_busy = Some((b1 - b0) as f64 / (t1j - t0j) as f64);
         let busy = server::jiffies_to_duration(b1 - b0);
         if let (Some(s), Some(c)) = (out.server_cpu, out.client_cpu) {
-            out.other_cpu = Some(busy.saturating_sub(s + c));
+            out.other_cpu = Some(busy.saturating_sub(s + c + out.db_cpu.unwrap_or_default()));
         }
     }
     Ok(out)
@@ -214,7 +296,7 @@ async fn client_loop(
     addr: SocketAddr,
     conn: Conn,
     signer: Signer,
-    body: Bytes,
+    mut op: ClientOp,
     measure_start: Instant,
     end: Instant,
     budget: Arc<AtomicU64>,
@@ -267,13 +349,7 @@ async fn client_loop(
         // Each request is signed afresh, in this task: part of the client's cost, not
         // of the measured latency (which runs from send, or from a missed open-loop slot,
         // to the last byte of the reply).
-        let req = match c.request(
-            Some(&signer),
-            "POST",
-            "/payments/processPayment",
-            Some(USER),
-            body.clone(),
-        ) {
+        let req = match c.request(Some(&signer), "POST", op.path, Some(USER), op.body.clone()) {
             Ok(req) => req,
             Err(e) => {
                 note_error(&mut r, measuring, format!("building the request: {e:#}"));
@@ -284,7 +360,14 @@ async fn client_loop(
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, c.send(req)).await;
         let done = Instant::now();
         match outcome {
-            Ok(Ok(reply)) if reply.status == 200 => {
+            Ok(Ok(reply)) if (200..300).contains(&reply.status) => {
+                if let Err(e) = op.next(&reply) {
+                    note_error(&mut r, measuring, e);
+                    if measuring {
+                        r.last_done = Some(done);
+                    }
+                    continue;
+                }
                 if measuring {
                     r.ok += 1;
                     let from = late_from.unwrap_or(sent);

@@ -1,5 +1,5 @@
 //! Setup through the real API: a manager, a SelfCustody connector, and per "agent" one
-//! embedded wallet and one payment session.
+//! embedded wallet and one payment session (or, for the instruments mode, one wallet).
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -50,8 +50,15 @@ async fn wait_ready(conn: &mut Conn, signer: &Signer, path: &str) -> anyhow::Res
     }
 }
 
-pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Result<Fixture> {
-    let mut conn = Conn::connect(addr).await?;
+/// A READY manager and a READY SelfCustody connector in it.
+pub struct Control {
+    pub manager_arn: String,
+    pub connector_id: String,
+}
+
+/// CreatePaymentManager (AWS_IAM) and CreatePaymentConnector (SelfCustody), each polled
+/// until READY.
+pub async fn control(conn: &mut Conn, signer: &Signer) -> anyhow::Result<Control> {
     let m = conn
         .call(
             signer,
@@ -65,12 +72,7 @@ pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Re
         .context("CreatePaymentManager")?;
     let manager_id = field(&m, &["paymentManagerId"])?;
     let manager_arn = field(&m, &["paymentManagerArn"])?;
-    wait_ready(
-        &mut conn,
-        signer,
-        &format!("/payments/managers/{manager_id}"),
-    )
-    .await?;
+    wait_ready(conn, signer, &format!("/payments/managers/{manager_id}")).await?;
 
     let c = conn
         .call(
@@ -84,35 +86,65 @@ pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Re
         .context("CreatePaymentConnector")?;
     let connector_id = field(&c, &["paymentConnectorId"])?;
     wait_ready(
-        &mut conn,
+        conn,
         signer,
         &format!("/payments/managers/{manager_id}/connectors/{connector_id}"),
     )
     .await?;
+    Ok(Control {
+        manager_arn,
+        connector_id,
+    })
+}
 
+pub const CREATE_INSTRUMENT: &str = "/payments/createPaymentInstrument";
+pub const LIST_INSTRUMENTS: &str = "/payments/listPaymentInstruments";
+
+/// The CreatePaymentInstrument body: an embedded Ethereum wallet for [`USER`].
+pub fn instrument_body(ctl: &Control) -> Value {
+    json!({"paymentManagerArn": ctl.manager_arn, "paymentConnectorId": ctl.connector_id,
+           "paymentInstrumentType": "EMBEDDED_CRYPTO_WALLET",
+           "paymentInstrumentDetails": {"embeddedCryptoWallet":
+               {"network": "ETHEREUM", "linkedAccounts": []}}})
+}
+
+/// CreatePaymentInstrument; returns the new instrument's id and status.
+pub async fn create_instrument(
+    conn: &mut Conn,
+    signer: &Signer,
+    ctl: &Control,
+) -> anyhow::Result<(String, String)> {
+    let i = conn
+        .call(
+            signer,
+            "POST",
+            CREATE_INSTRUMENT,
+            Some(USER),
+            &instrument_body(ctl),
+        )
+        .await
+        .context("CreatePaymentInstrument")?;
+    Ok((
+        field(&i, &["paymentInstrument", "paymentInstrumentId"])?,
+        field(&i, &["paymentInstrument", "status"])?,
+    ))
+}
+
+/// The payment fixture: the control-plane setup, then per agent one wallet and one
+/// 10000 USD session.
+pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Result<Fixture> {
+    let mut conn = Conn::connect(addr).await?;
+    let ctl = control(&mut conn, signer).await?;
     let mut out = Vec::with_capacity(agents);
     for _ in 0..agents {
-        let i = conn
-            .call(
-                signer,
-                "POST",
-                "/payments/createPaymentInstrument",
-                Some(USER),
-                &json!({"paymentManagerArn": manager_arn, "paymentConnectorId": connector_id,
-                        "paymentInstrumentType": "EMBEDDED_CRYPTO_WALLET",
-                        "paymentInstrumentDetails": {"embeddedCryptoWallet":
-                            {"network": "ETHEREUM", "linkedAccounts": []}}}),
-            )
-            .await
-            .context("CreatePaymentInstrument")?;
-        let instrument_id = field(&i, &["paymentInstrument", "paymentInstrumentId"])?;
+        let (instrument_id, _) = create_instrument(&mut conn, signer, &ctl).await?;
         let s = conn
             .call(
                 signer,
                 "POST",
                 "/payments/createPaymentSession",
                 Some(USER),
-                &json!({"paymentManagerArn": manager_arn, "expiryTimeInMinutes": 480,
+                &json!({"paymentManagerArn": ctl.manager_arn, "expiryTimeInMinutes": 480,
                         "limits": {"maxSpendAmount": {"value": "10000", "currency": "USD"}}}),
             )
             .await
@@ -124,7 +156,7 @@ pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Re
         });
     }
     Ok(Fixture {
-        manager_arn,
+        manager_arn: ctl.manager_arn,
         agents: out,
     })
 }
