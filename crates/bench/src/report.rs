@@ -480,7 +480,7 @@ pub fn render_instruments(r: &InstrumentsRun) -> String {
     header(&mut out, "Purser payment instruments at scale", c);
     let _ = writeln!(
         out,
-        "- per scale S: a fresh store and fresh nodes; CreatePaymentManager, CreatePaymentConnector (SelfCustody) and one CreatePaymentInstrument (embedded Ethereum wallet, user `bench`) through the API; the nodes stopped; S - 1 copies of that instrument's row inserted straight into `instruments` (fresh random ids in the server's format, status ACTIVE, every other column copied: same account, manager, user, connector, wallet address and sealed key) in one transaction of {}-row `INSERT … SELECT` statements; ANALYZE (on PostgreSQL, autovacuum may still visit the new rows during the first levels); the nodes started again",
+        "- per scale S: a fresh store and fresh nodes; CreatePaymentManager, CreatePaymentConnector (SelfCustody) and one CreatePaymentInstrument (embedded Ethereum wallet, user `bench`) through the API; the nodes stopped; S - 1 copies of that instrument's row inserted straight into `instruments` (fresh random ids in the server's format, status ACTIVE, every other column copied: same account, manager, user, connector, wallet address and sealed key) in one transaction of {}-row `INSERT … SELECT` statements; ANALYZE on SQLite, VACUUM ANALYZE of `instruments` on PostgreSQL (the state autovacuum leaves a bulk-loaded table in); the nodes started again",
         50_000
     );
     let _ = writeln!(
@@ -497,7 +497,7 @@ pub fn render_instruments(r: &InstrumentsRun) -> String {
     let _ = writeln!(out, "\n## Setup per scale\n");
     let _ = writeln!(
         out,
-        "| scale | rows in `instruments` | nodes start + API setup s | bulk insert s | ANALYZE s | nodes stop + restart s | total s |"
+        "| scale | rows in `instruments` | nodes start + API setup s | bulk insert s | (VACUUM) ANALYZE s | nodes stop + restart s | total s |"
     );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
     for s in r.scales {

@@ -19,6 +19,8 @@ const MIGRATION_LOCK: i64 = 0x7075_7273_6572; // "purser"
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Always None: PostgreSQL writers lock rows, not the database.
+    write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl PgStore {
@@ -31,7 +33,10 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(backend)?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            write_lock: None,
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -75,8 +75,52 @@ pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $tx:ident) => {
+/// A write transaction. On SQLite it also holds this process's writer turn (see
+/// `$store::begin_write`); it derefs to the connection like sqlx's `Transaction`.
+struct WriteTx {
+    tx: Transaction<'static, $db>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = <$db as sqlx::Database>::Connection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl $store {
+    /// Wait for this process's writer turn, when the engine needs one (SQLite: one
+    /// writer at a time; a second writer would sleep in SQLite's busy handler, in steps of
+    /// up to 100 ms, instead of queueing). None on PostgreSQL, which locks rows.
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let turn = self.write_turn().await;
+        let tx = self.pool.begin().await.map_err(backend)?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+}
+
 async fn record_idempotency(
-    tx: &mut Transaction<'_, $db>,
+    tx: &mut WriteTx,
     account_id: &str,
     idem: Option<&IdempotencyWrite<'_>>,
 ) -> StoreResult<()> {
@@ -104,7 +148,7 @@ async fn record_idempotency(
 
 /// Take the manager's row lock (a no-op update) if it exists and is not deleting.
 async fn lock_live_manager(
-    tx: &mut Transaction<'_, $db>,
+    tx: &mut WriteTx,
     account_id: &str,
     id: &str,
 ) -> StoreResult<bool> {
@@ -285,6 +329,7 @@ impl Store for $store {
     }
 
     async fn provider_insert(&self, p: &CredentialProvider) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO credential_providers (account_id, name, vendor, key_id, authorization_id, secret_fields, sealed_secrets, tags, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -321,6 +366,7 @@ impl Store for $store {
     }
 
     async fn provider_update(&self, p: &CredentialProvider) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE credential_providers SET key_id = $1, authorization_id = $2, secret_fields = $3, sealed_secrets = $4, tags = $5, updated_at = $6 WHERE account_id = $7 AND name = $8",
         )
@@ -339,7 +385,7 @@ impl Store for $store {
     }
 
     async fn provider_delete(&self, account_id: &str, name: &str) -> StoreResult<ProviderDelete> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "DELETE FROM credential_providers WHERE account_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM connectors WHERE account_id = $1 AND credential_provider = $2)",
         )
@@ -394,7 +440,7 @@ impl Store for $store {
         m: &Manager,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         record_idempotency(&mut tx, &m.account_id, idem).await?;
         sqlx::query(
             "INSERT INTO managers (account_id, id, name, description, authorizer_type, authorizer_discovery_url, authorizer_encoded, role_arn, kms_key_arn, tags, status, created_at, updated_at, transition_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -436,7 +482,7 @@ impl Store for $store {
         m: &Manager,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE managers SET description = $1, authorizer_type = $2, authorizer_discovery_url = $3, authorizer_encoded = $4, role_arn = $5, kms_key_arn = $6, tags = $7, status = $8, updated_at = $9, transition_at = $10 WHERE account_id = $11 AND id = $12 AND status <> 'DELETING'",
         )
@@ -471,7 +517,7 @@ impl Store for $store {
         transition_at: OffsetDateTime,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<ManagerDelete> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         // Lock the manager row first, then look for connectors in a new statement: a
         // connector insert locks the same row, so the two cannot interleave.
         if !lock_live_manager(&mut tx, account_id, id).await? {
@@ -527,7 +573,7 @@ impl Store for $store {
         c: &Connector,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         if !lock_live_manager(&mut tx, &c.account_id, &c.manager_id).await? {
             return Ok(false);
         }
@@ -584,7 +630,7 @@ impl Store for $store {
         c: &Connector,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE connectors SET description = $1, connector_type = $2, credential_vendor = $3, credential_arn = $4, credential_provider = $5, status = $6, updated_at = $7, transition_at = $8, credentials_updated_at = $9 WHERE account_id = $10 AND manager_id = $11 AND id = $12 AND status <> 'DELETING'",
         )
@@ -620,7 +666,7 @@ impl Store for $store {
         transition_at: OffsetDateTime,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<Option<Connector>> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE connectors SET status = 'DELETING', updated_at = $1, transition_at = $2 WHERE account_id = $3 AND manager_id = $4 AND id = $5 AND status <> 'DELETING' RETURNING *",
         )
@@ -663,7 +709,7 @@ impl Store for $store {
 
     async fn complete_transitions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         let now = ms(now);
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let mut changed = 0;
         for sql in [
             "DELETE FROM connectors WHERE status = 'DELETING' AND transition_at <= $1",
@@ -687,7 +733,7 @@ impl Store for $store {
         i: &Instrument,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         record_idempotency(&mut tx, &i.account_id, idem).await?;
         sqlx::query(
             "INSERT INTO instruments (account_id, id, manager_id, connector_id, user_id, network, wallet_address, linked_masked, linked_sealed, sealed_key, status, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -731,6 +777,7 @@ impl Store for $store {
         expected_version: i64,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE instruments SET status = 'DELETED', version = version + 1, updated_at = $1 WHERE account_id = $2 AND id = $3 AND version = $4 AND status <> 'DELETED'",
         )
@@ -783,7 +830,7 @@ impl Store for $store {
         x: &Session,
         idem: Option<&IdempotencyWrite<'_>>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         record_idempotency(&mut tx, &x.account_id, idem).await?;
         sqlx::query(
             "INSERT INTO sessions (account_id, id, manager_id, user_id, expiry_minutes, expires_at, cap, spent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -817,6 +864,7 @@ impl Store for $store {
     }
 
     async fn session_delete(&self, account_id: &str, id: &str) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id = $2")
             .bind(account_id)
             .bind(id)
@@ -851,6 +899,7 @@ impl Store for $store {
     }
 
     async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+        let _turn = self.write_turn().await;
         sqlx::query("INSERT INTO purser_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(key)
             .bind(value)
@@ -932,13 +981,13 @@ impl Store for $store {
     }
 
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>> {
-        let tx = self.pool.begin().await.map_err(backend)?;
+        let tx = self.begin_write().await?;
         Ok(Box::new($tx { tx }))
     }
 }
 
 struct $tx {
-    tx: Transaction<'static, $db>,
+    tx: WriteTx,
 }
 
 #[async_trait]

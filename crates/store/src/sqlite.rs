@@ -24,6 +24,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Writers of this process take turns (see `begin_write` in sql.rs).
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Stops the background checkpointer when the last clone of the store is dropped.
     _checkpointer: Arc<AbortOnDrop>,
 }
@@ -74,6 +76,7 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         let store = SqliteStore {
+            write_lock: Some(Arc::default()),
             _checkpointer: Arc::new(spawn_checkpointer(pool.clone())),
             pool,
         };
