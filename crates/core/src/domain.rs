@@ -175,6 +175,20 @@ pub struct Instrument {
     pub updated_at: OffsetDateTime,
 }
 
+/// What ListPaymentInstruments shows of an instrument (PaymentInstrumentSummary): no
+/// key, wallet or linked-account columns, so the store can answer from an index alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstrumentSummary {
+    pub account_id: String,
+    pub manager_id: String,
+    pub connector_id: String,
+    pub id: String,
+    pub user_id: String,
+    pub status: InstrumentStatus,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
 /// A payment session (B20): a spending cap in micro-USD (optional) and an expiry, owned by
 /// (account, manager, userId). `spent` only moves by the store's atomic reserve step.
 #[derive(Clone, Debug, PartialEq, Eq)]

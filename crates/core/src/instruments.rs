@@ -294,7 +294,7 @@ impl DataPlane {
         connector_id: Option<&str>,
         max_results: Option<i32>,
         next_token: Option<&str>,
-    ) -> CoreResult<Page<Instrument>> {
+    ) -> CoreResult<Page<InstrumentSummary>> {
         let owner = self.owner(actor, manager_arn).await?;
         let scope = format!(
             "{}/ListPaymentInstruments/{}/{}/{}",

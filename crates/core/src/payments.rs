@@ -582,7 +582,8 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
     };
     let mut to_record: Vec<(oneshot::Sender<Result<Payment, LedgerError>>, Payment)> =
         Vec::with_capacity(signed.len());
-    for (intent, sig) in signed {
+    let mut signed = signed.into_iter();
+    while let Some((intent, sig)) = signed.next() {
         let mut p = intent.payment;
         match sig {
             Ok(sig) => {
@@ -592,6 +593,8 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
             Err(()) => {
                 if let Err(e) = tx.release(&p.account_id, &p.session_id, p.debited).await {
                     tracing::error!(error = %e, "releasing a reservation failed");
+                    to_record.push((intent.reply, p));
+                    to_record.extend(signed.map(|(i, _)| (i.reply, i.payment)));
                     return drop_batch(to_record, done);
                 }
                 done.push((
@@ -611,7 +614,8 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
         }
     };
     let mut recorded = Vec::with_capacity(to_record.len());
-    for ((reply, p), ok) in to_record.into_iter().zip(outcome) {
+    let mut outcomes = to_record.into_iter().zip(outcome);
+    while let Some(((reply, p), ok)) = outcomes.next() {
         if ok {
             recorded.push((reply, p));
             continue;
@@ -621,6 +625,7 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
         if let Err(e) = tx.release(&p.account_id, &p.session_id, p.debited).await {
             tracing::error!(error = %e, "releasing a reservation failed");
             recorded.push((reply, p));
+            recorded.extend(outcomes.map(|(r, _)| r));
             return drop_batch(recorded, done);
         }
         done.push((reply, Err(LedgerError::DuplicateToken)));
@@ -682,6 +687,7 @@ fn refusal(session_id: &str, outcome: Reserve, requested: i64) -> CoreError {
     match outcome {
         Reserve::Insufficient { remaining } => insufficient(session_id, remaining, requested),
         Reserve::Expired => session_expired(session_id),
+        // (a reservation that went through is never a refusal)
         Reserve::NotFound | Reserve::Reserved { .. } => payment_session_not_found(session_id),
     }
 }

@@ -8,7 +8,9 @@
 //! * guarded state changes (a manager cannot start deleting while it has connectors; a
 //!   connector cannot be created under a manager that is absent or deleting) are single
 //!   atomic statements or transactions, never read-then-write in the core.
-use crate::domain::{Connector, CredentialProvider, Instrument, Manager, Payment, Session};
+use crate::domain::{
+    Connector, CredentialProvider, Instrument, InstrumentSummary, Manager, Payment, Session,
+};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +188,7 @@ pub trait Store: Send + Sync + 'static {
         connector_id: Option<&str>,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<Instrument>>;
+    ) -> StoreResult<Vec<InstrumentSummary>>;
 
     // Sessions, keyed by (account, id). Delete is a hard delete.
     async fn session_insert(

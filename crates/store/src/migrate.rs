@@ -30,6 +30,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 2, "instruments"),
     migration!("sqlite", 3, "sessions_payments"),
     migration!("sqlite", 4, "meta"),
+    migration!("sqlite", 5, "instrument_list_covering"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -37,4 +38,5 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 2, "instruments"),
     migration!("postgres", 3, "sessions_payments"),
     migration!("postgres", 4, "meta"),
+    migration!("postgres", 5, "instrument_list_covering"),
 ];

@@ -799,10 +799,10 @@ impl Store for $store {
         connector_id: Option<&str>,
         after: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<Instrument>> {
+    ) -> StoreResult<Vec<InstrumentSummary>> {
         let rows = match connector_id {
             None => sqlx::query(
-                "SELECT * FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND status <> 'DELETED' AND id > $4 ORDER BY id LIMIT $5",
+                "SELECT account_id, id, manager_id, connector_id, user_id, status, created_at, updated_at FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND status <> 'DELETED' AND id > $4 ORDER BY id LIMIT $5",
             )
             .bind(account_id)
             .bind(manager_id)
@@ -810,7 +810,7 @@ impl Store for $store {
             .bind(after.unwrap_or(""))
             .bind(limit as i64),
             Some(c) => sqlx::query(
-                "SELECT * FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND connector_id = $4 AND status <> 'DELETED' AND id > $5 ORDER BY id LIMIT $6",
+                "SELECT account_id, id, manager_id, connector_id, user_id, status, created_at, updated_at FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND connector_id = $4 AND status <> 'DELETED' AND id > $5 ORDER BY id LIMIT $6",
             )
             .bind(account_id)
             .bind(manager_id)
@@ -822,7 +822,7 @@ impl Store for $store {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(instrument_from_row).collect()
+        rows.iter().map(instrument_summary_from_row).collect()
     }
 
     async fn session_insert(
@@ -1140,6 +1140,23 @@ fn payment_from_row(r: &$row) -> StoreResult<Payment> {
         debited: r.try_get("debited").map_err(backend)?,
         output: r.try_get("output").map_err(backend)?,
         created_at: time(r.try_get("created_at").map_err(backend)?),
+    })
+}
+
+fn instrument_summary_from_row(r: &$row) -> StoreResult<InstrumentSummary> {
+    Ok(InstrumentSummary {
+        account_id: r.try_get("account_id").map_err(backend)?,
+        id: r.try_get("id").map_err(backend)?,
+        manager_id: r.try_get("manager_id").map_err(backend)?,
+        connector_id: r.try_get("connector_id").map_err(backend)?,
+        user_id: r.try_get("user_id").map_err(backend)?,
+        status: parse(
+            "status",
+            &r.try_get::<String, _>("status").map_err(backend)?,
+            InstrumentStatus::parse,
+        )?,
+        created_at: time(r.try_get("created_at").map_err(backend)?),
+        updated_at: time(r.try_get("updated_at").map_err(backend)?),
     })
 }
 

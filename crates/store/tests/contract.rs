@@ -363,6 +363,20 @@ async fn instrument_lists_are_per_owner_and_connector() {
         .await
         .unwrap();
     assert_eq!(all.len(), 5);
+    // the summary columns, and nothing else, come back
+    assert_eq!(
+        all[0],
+        InstrumentSummary {
+            account_id: a.into(),
+            id: "payment-instrument-AAAAAAAAAAAAAA0".into(),
+            manager_id: "m-aaaaaaaaaa".into(),
+            connector_id: "c-aaaaaaaaaa".into(),
+            user_id: "alice".into(),
+            status: InstrumentStatus::Active,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    );
     let page = s
         .instrument_list(a, "m-aaaaaaaaaa", "alice", None, Some(&all[1].id), 2)
         .await
