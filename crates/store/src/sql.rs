@@ -52,6 +52,12 @@ const INSTRUMENT_COLUMNS: &[&str] = &[
     "updated_at",
 ];
 
+/// One owner's page of live instruments: only the summary columns, all held by the
+/// partial index `instruments_owner_list` (migration 0005), so a page is one index range.
+pub(crate) const INSTRUMENT_LIST_SQL: &str = "SELECT account_id, id, manager_id, connector_id, user_id, status, created_at, updated_at FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND status <> 'DELETED' AND id > $4 ORDER BY id LIMIT $5";
+/// The same under one connector (index `instruments_owner_connector_list`).
+pub(crate) const INSTRUMENT_LIST_BY_CONNECTOR_SQL: &str = "SELECT account_id, id, manager_id, connector_id, user_id, status, created_at, updated_at FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND connector_id = $4 AND status <> 'DELETED' AND id > $5 ORDER BY id LIMIT $6";
+
 /// ProcessPayment's three reads as one statement: the manager, and beside it the session
 /// and the instrument of the same account (NULL columns when absent).
 pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
@@ -802,7 +808,7 @@ impl Store for $store {
     ) -> StoreResult<Vec<InstrumentSummary>> {
         let rows = match connector_id {
             None => sqlx::query(
-                "SELECT account_id, id, manager_id, connector_id, user_id, status, created_at, updated_at FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND status <> 'DELETED' AND id > $4 ORDER BY id LIMIT $5",
+                crate::sql::INSTRUMENT_LIST_SQL,
             )
             .bind(account_id)
             .bind(manager_id)
@@ -810,7 +816,7 @@ impl Store for $store {
             .bind(after.unwrap_or(""))
             .bind(limit as i64),
             Some(c) => sqlx::query(
-                "SELECT account_id, id, manager_id, connector_id, user_id, status, created_at, updated_at FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND connector_id = $4 AND status <> 'DELETED' AND id > $5 ORDER BY id LIMIT $6",
+                crate::sql::INSTRUMENT_LIST_BY_CONNECTOR_SQL,
             )
             .bind(account_id)
             .bind(manager_id)

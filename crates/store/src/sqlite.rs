@@ -128,3 +128,49 @@ impl SqliteStore {
 }
 
 crate::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, SqlitePaymentTx);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// The plan SQLite picks for a query, one detail line per step.
+    async fn plan(conn: &mut sqlx::SqliteConnection, sql: &str) -> String {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .fetch_all(conn)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A list page must stay one range of a covering index however large the table: no
+    /// lookup of table rows (which made a page at 1,000,000 instruments cost 2x one at
+    /// 1,000, BENCHMARKS.md) and no sort.
+    #[tokio::test]
+    async fn instrument_pages_are_covering_index_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        drop(store);
+        // A fresh connection: EXPLAIN does not check the schema cookie, so a pooled
+        // connection opened before the last migration would show its stale plan.
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for (sql, index) in [
+            (crate::sql::INSTRUMENT_LIST_SQL, "instruments_owner_list"),
+            (
+                crate::sql::INSTRUMENT_LIST_BY_CONNECTOR_SQL,
+                "instruments_owner_connector_list",
+            ),
+        ] {
+            let plan = plan(&mut conn, sql).await;
+            assert!(
+                plan.contains(&format!("USING COVERING INDEX {index}")),
+                "{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
+    }
+}
