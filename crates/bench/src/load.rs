@@ -32,22 +32,58 @@ struct ClientOp {
     body: Bytes,
     /// Paging: the first request's body, to which nextToken is added.
     walk: Option<serde_json::Map<String, Value>>,
+    /// ProcessPayment: the body without a clientToken, and this client's token stream.
+    /// boto3 and the AWS SDKs fill a fresh clientToken (a UUID) into every request that
+    /// has one, so every payment the bench sends carries a new token, and the server
+    /// looks for a replay each time, as it does for a real agent.
+    pay: Option<(serde_json::Map<String, Value>, Tokens)>,
+}
+
+/// Fresh clientTokens, shaped like the UUIDs the SDKs generate.
+struct Tokens {
+    run: u32,
+    client: u16,
+    next: u64,
+}
+
+impl Tokens {
+    fn next(&mut self) -> String {
+        self.next += 1;
+        format!(
+            "{:08x}-{:04x}-4000-8000-{:012x}",
+            self.run, self.client, self.next
+        )
+    }
 }
 
 impl ClientOp {
     fn new(w: &Workload<'_>, client: usize) -> anyhow::Result<ClientOp> {
         Ok(match w {
-            Workload::Payments(f) => ClientOp {
-                path: "/payments/processPayment",
-                body: Bytes::from(
-                    payment_body(&f.manager_arn, &f.agents[client % f.agents.len()]).to_string(),
-                ),
-                walk: None,
-            },
+            Workload::Payments(f) => {
+                let Value::Object(template) =
+                    payment_body(&f.manager_arn, &f.agents[client % f.agents.len()])
+                else {
+                    anyhow::bail!("a payment body must be a JSON object");
+                };
+                ClientOp {
+                    path: "/payments/processPayment",
+                    body: Bytes::new(),
+                    walk: None,
+                    pay: Some((
+                        template,
+                        Tokens {
+                            run: rand::random(),
+                            client: client as u16,
+                            next: 0,
+                        },
+                    )),
+                }
+            }
             Workload::Repeat { path, body } => ClientOp {
                 path,
                 body: Bytes::from(body.to_string()),
                 walk: None,
+                pay: None,
             },
             Workload::WalkPages { path, body } => {
                 let Value::Object(first) = body else {
@@ -57,9 +93,22 @@ impl ClientOp {
                     path,
                     body: Bytes::from(body.to_string()),
                     walk: Some(first.clone()),
+                    pay: None,
                 }
             }
         })
+    }
+
+    /// The body of the next request.
+    fn request_body(&mut self) -> Bytes {
+        match &mut self.pay {
+            Some((template, tokens)) => {
+                let mut body = template.clone();
+                body.insert("clientToken".into(), Value::String(tokens.next()));
+                Bytes::from(Value::Object(body).to_string())
+            }
+            None => self.body.clone(),
+        }
     }
 
     /// After a 200: the next request (paging follows nextToken).
@@ -349,7 +398,13 @@ async fn client_loop(
         // Each request is signed afresh, in this task: part of the client's cost, not
         // of the measured latency (which runs from send, or from a missed open-loop slot,
         // to the last byte of the reply).
-        let req = match c.request(Some(&signer), "POST", op.path, Some(USER), op.body.clone()) {
+        let req = match c.request(
+            Some(&signer),
+            "POST",
+            op.path,
+            Some(USER),
+            op.request_body(),
+        ) {
             Ok(req) => req,
             Err(e) => {
                 note_error(&mut r, measuring, format!("building the request: {e:#}"));

@@ -228,7 +228,7 @@ impl DataPlane {
         req: PaymentRequest,
         idem: Option<&Idempotency>,
     ) -> CoreResult<Payment> {
-        // One read for the manager, the session and the instrument; the checks below keep
+        // One read for the manager, the session, the instrument and a replay; the checks below keep
         // the order of B21 (manager, replay, request, session, instrument).
         let manager_id = manager_id_of(&actor.caller, &req.manager_arn)?;
         let ctx = self
@@ -238,14 +238,13 @@ impl DataPlane {
                 manager_id,
                 &req.session_id,
                 &req.instrument_id,
+                idem.map(|i| i.token.as_str()),
             )
             .await?;
         let owner = owner_from(actor, manager_id, ctx.manager)?;
         let account = owner.manager.account_id.clone();
         // B8: a replay answers even after the session was deleted.
-        if let Some(i) = idem
-            && let Some(p) = self.store().payment_by_token(&account, &i.token).await?
-        {
+        if let (Some(i), Some(p)) = (idem, ctx.replay) {
             return replay_payment(p, i);
         }
         // 1. the request
@@ -464,10 +463,15 @@ enum LedgerError {
     Core(CoreError),
 }
 
-/// Start the ledger writer; returns the queue that feeds it.
+/// Start the ledger writer on a thread of its own; returns the queue that feeds it.
+///
+/// The thread runs its own single-threaded runtime, so a store may drive the payment
+/// transaction synchronously (the embedded SQLite store does: its statements and the
+/// commit's fsync block this thread, never a worker that serves requests). It ends when
+/// the queue closes (every sender dropped).
 pub(crate) fn spawn_ledger(store: Arc<dyn Store>, vault: Vault) -> mpsc::Sender<Intent> {
     let (tx, mut rx) = mpsc::channel::<Intent>(4096);
-    tokio::spawn(async move {
+    let run = async move {
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -478,7 +482,20 @@ pub(crate) fn spawn_ledger(store: Arc<dyn Store>, vault: Vault) -> mpsc::Sender<
             }
             run_batch(&*store, &vault, batch).await;
         }
-    });
+    };
+    let started = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| {
+            std::thread::Builder::new()
+                .name("purser-ledger".into())
+                .spawn(move || rt.block_on(run))
+        });
+    if let Err(e) = started {
+        // The queue's receiver is gone with `run`: every payment is answered with
+        // "The payment ledger is not running." (an internal error), nothing is signed.
+        tracing::error!(error = %e, "starting the payment ledger failed");
+    }
     tx
 }
 
@@ -692,42 +709,41 @@ fn refusal(session_id: &str, outcome: Reserve, requested: i64) -> CoreError {
     }
 }
 
+/// Sign on this thread and, for a batch of more than one payment, on as many blocking
+/// threads as there are further cores, each taking an equal share.
 async fn sign_all(
     vault: &Vault,
     items: Vec<Intent>,
 ) -> Option<Vec<(Intent, Result<[u8; 65], ()>)>> {
+    let sign = |vault: &Vault, part: Vec<Intent>| {
+        part.into_iter()
+            .map(|i| {
+                let s = sign_one(vault, &i.sign);
+                (i, s)
+            })
+            .collect::<Vec<_>>()
+    };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len().max(1));
-    if items.len() <= 1 || workers <= 1 {
-        return Some(
-            items
-                .into_iter()
-                .map(|i| {
-                    let s = sign_one(vault, &i.sign);
-                    (i, s)
-                })
-                .collect(),
-        );
-    }
     let chunk = items.len().div_ceil(workers);
-    let mut handles = Vec::new();
     let mut items = items;
-    while !items.is_empty() {
-        let rest = items.split_off(chunk.min(items.len()));
-        let part = std::mem::replace(&mut items, rest);
+    let rest = items.split_off(chunk.min(items.len()));
+    let mut handles = Vec::new();
+    let mut rest = rest;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
         let vault = vault.clone();
-        handles.push(tokio::task::spawn_blocking(move || {
-            part.into_iter()
-                .map(|i| {
-                    let s = sign_one(&vault, &i.sign);
-                    (i, s)
-                })
-                .collect::<Vec<_>>()
-        }));
+        handles.push(tokio::task::spawn_blocking(move || sign(&vault, part)));
     }
-    let mut out = Vec::new();
-    let mut failed = false;
+    // (a panic here must not end the ledger thread: it fails this batch like a dead worker)
+    let own = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sign(vault, items)));
+    let mut failed = own.is_err();
+    if failed {
+        tracing::error!("signing on the ledger thread panicked");
+    }
+    let mut out = own.unwrap_or_default();
     for h in handles {
         match h.await {
             Ok(v) => out.extend(v),

@@ -222,7 +222,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Payment>>;
 
     /// ProcessPayment's reads in one round trip: the manager and, in the same account, the
-    /// session and the instrument with these ids (whoever owns them; the core checks).
+    /// session and the instrument with these ids (whoever owns them; the core checks), and
+    /// the payment already recorded under `client_token` if one is given (a replay, B8).
     /// All None when the manager does not exist.
     async fn payment_context(
         &self,
@@ -230,6 +231,7 @@ pub trait Store: Send + Sync + 'static {
         manager_id: &str,
         session_id: &str,
         instrument_id: &str,
+        client_token: Option<&str>,
     ) -> StoreResult<PaymentContext>;
 
     /// Open one write transaction for a batch of payments (group commit): reservations,
@@ -243,6 +245,8 @@ pub struct PaymentContext {
     pub manager: Option<Manager>,
     pub session: Option<Session>,
     pub instrument: Option<Instrument>,
+    /// The payment recorded under the request's clientToken in this account.
+    pub replay: Option<Payment>,
 }
 
 /// Outcome of reserving an amount against a session's budget.
@@ -260,6 +264,9 @@ pub enum Reserve {
 }
 
 /// A write transaction over the payment ledger. Dropping it without `commit` rolls back.
+/// An implementation may block the calling thread (SQLite runs it synchronously, the
+/// commit's fsync included): the core opens and drives it only from the ledger's own
+/// thread.
 #[async_trait::async_trait]
 pub trait PaymentTx: Send {
     /// The budget rule, as ONE atomic statement: if the session exists, has not expired at

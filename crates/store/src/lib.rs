@@ -12,6 +12,7 @@
 mod codec;
 mod migrate;
 pub mod postgres;
+mod rows;
 mod sql;
 pub mod sqlite;
 

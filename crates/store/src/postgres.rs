@@ -96,4 +96,136 @@ impl PgStore {
     }
 }
 
-crate::sql::sql_store!(PgStore, Postgres, PgRow, PgPaymentTx);
+crate::sql::sql_store!(PgStore, Postgres, PgRow);
+
+/// ProcessPayment's read and the ledger's transaction, through sqlx.
+impl PgStore {
+    async fn payment_context_impl(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        session_id: &str,
+        instrument_id: &str,
+        client_token: Option<&str>,
+    ) -> StoreResult<PaymentContext> {
+        let Some(row) = sqlx::query(crate::sql::PAYMENT_CONTEXT_SQL.as_str())
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(session_id)
+            .bind(instrument_id)
+            .bind(client_token)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(PaymentContext::default());
+        };
+        let cols = |prefix| Cols { row: &row, prefix };
+        crate::rows::payment_context(&cols("m_"), &cols("s_"), &cols("i_"), &cols("p_"))
+    }
+
+    async fn begin_payments_impl(&self) -> StoreResult<Box<dyn PaymentTx>> {
+        let tx = self.begin_write().await?;
+        Ok(Box::new(PgPaymentTx { tx }))
+    }
+}
+
+struct PgPaymentTx {
+    tx: WriteTx,
+}
+
+#[async_trait]
+impl PaymentTx for PgPaymentTx {
+    async fn reserve(
+        &mut self,
+        account_id: &str,
+        session_id: &str,
+        amount: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Reserve> {
+        let now = ms(now);
+        let row = sqlx::query(crate::sql::RESERVE_SQL)
+            .bind(amount)
+            .bind(now)
+            .bind(account_id)
+            .bind(session_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        if let Some(row) = row {
+            return Ok(Reserve::Reserved {
+                remaining: row.try_get("remaining").map_err(backend)?,
+            });
+        }
+        let row = sqlx::query(crate::sql::SESSION_BUDGET_SQL)
+            .bind(account_id)
+            .bind(session_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        let budget = match row {
+            None => None,
+            Some(r) => Some((
+                r.try_get("expires_at").map_err(backend)?,
+                r.try_get("remaining").map_err(backend)?,
+            )),
+        };
+        Ok(crate::sql::refused(budget, now))
+    }
+
+    async fn release(
+        &mut self,
+        account_id: &str,
+        session_id: &str,
+        amount: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(crate::sql::RELEASE_SQL)
+            .bind(amount)
+            .bind(account_id)
+            .bind(session_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_all(&mut self, payments: &[Payment]) -> StoreResult<Vec<bool>> {
+        let mut inserted = std::collections::HashSet::<String>::with_capacity(payments.len());
+        for chunk in payments.chunks(crate::sql::RECORD_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<Postgres>::new(crate::sql::PAYMENT_INSERT.as_str());
+            q.push_values(chunk, |mut b, p| {
+                b.push_bind(&p.account_id)
+                    .push_bind(&p.id)
+                    .push_bind(&p.session_id)
+                    .push_bind(&p.instrument_id)
+                    .push_bind(&p.manager_id)
+                    .push_bind(&p.user_id)
+                    .push_bind(&p.client_token)
+                    .push_bind(p.fingerprint.as_ref().map(|f| f.to_vec()))
+                    .push_bind(&p.payment_type)
+                    .push_bind(&p.version)
+                    .push_bind(&p.scheme)
+                    .push_bind(&p.network)
+                    .push_bind(&p.payer)
+                    .push_bind(&p.payee)
+                    .push_bind(&p.asset)
+                    .push_bind(&p.amount)
+                    .push_bind(p.debited)
+                    .push_bind(&p.output)
+                    .push_bind(ms(p.created_at));
+            });
+            // No error inside the transaction (PostgreSQL would abort the whole batch): a
+            // row whose clientToken is already used is simply not inserted, and missing
+            // from what RETURNING gives back.
+            q.push(" ON CONFLICT DO NOTHING RETURNING id");
+            for row in q.build().fetch_all(&mut *self.tx).await.map_err(backend)? {
+                inserted.insert(row.try_get("id").map_err(backend)?);
+            }
+        }
+        Ok(payments.iter().map(|p| inserted.contains(&p.id)).collect())
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(backend)
+    }
+}

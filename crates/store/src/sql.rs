@@ -7,7 +7,7 @@
 /// limits of SQLite, 32766, and PostgreSQL, 65535).
 pub(crate) const RECORD_CHUNK: usize = 256;
 
-const MANAGER_COLUMNS: &[&str] = &[
+pub(crate) const MANAGER_COLUMNS: &[&str] = &[
     "account_id",
     "id",
     "name",
@@ -23,7 +23,7 @@ const MANAGER_COLUMNS: &[&str] = &[
     "updated_at",
     "transition_at",
 ];
-const SESSION_COLUMNS: &[&str] = &[
+pub(crate) const SESSION_COLUMNS: &[&str] = &[
     "account_id",
     "id",
     "manager_id",
@@ -35,7 +35,7 @@ const SESSION_COLUMNS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
-const INSTRUMENT_COLUMNS: &[&str] = &[
+pub(crate) const INSTRUMENT_COLUMNS: &[&str] = &[
     "account_id",
     "id",
     "manager_id",
@@ -51,6 +51,27 @@ const INSTRUMENT_COLUMNS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
+pub(crate) const PAYMENT_COLUMNS: &[&str] = &[
+    "account_id",
+    "id",
+    "session_id",
+    "instrument_id",
+    "manager_id",
+    "user_id",
+    "client_token",
+    "fingerprint",
+    "payment_type",
+    "version",
+    "scheme",
+    "network",
+    "payer",
+    "payee",
+    "asset",
+    "amount",
+    "debited",
+    "output",
+    "created_at",
+];
 
 /// One owner's page of live instruments: only the summary columns, all held by the
 /// partial index `instruments_owner_list` (migration 0005), so a page is one index range.
@@ -58,14 +79,17 @@ pub(crate) const INSTRUMENT_LIST_SQL: &str = "SELECT account_id, id, manager_id,
 /// The same under one connector (index `instruments_owner_connector_list`).
 pub(crate) const INSTRUMENT_LIST_BY_CONNECTOR_SQL: &str = "SELECT account_id, id, manager_id, connector_id, user_id, status, created_at, updated_at FROM instruments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND connector_id = $4 AND status <> 'DELETED' AND id > $5 ORDER BY id LIMIT $6";
 
-/// ProcessPayment's three reads as one statement: the manager, and beside it the session
-/// and the instrument of the same account (NULL columns when absent).
+/// ProcessPayment's reads as one statement: the manager, and beside it the session, the
+/// instrument and the payment recorded under a clientToken, all of the same account (NULL
+/// columns when absent; `$5` NULL matches no payment). $1 account, $2 manager, $3 session,
+/// $4 instrument, $5 clientToken.
 pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| {
         let select = [
             ("m", MANAGER_COLUMNS),
             ("s", SESSION_COLUMNS),
             ("i", INSTRUMENT_COLUMNS),
+            ("p", PAYMENT_COLUMNS),
         ]
         .iter()
         .flat_map(|(t, cols)| cols.iter().map(move |c| format!("{t}.{c} AS {t}_{c}")))
@@ -75,12 +99,42 @@ pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
             "SELECT {select} FROM managers m \
              LEFT JOIN sessions s ON s.account_id = m.account_id AND s.id = $3 \
              LEFT JOIN instruments i ON i.account_id = m.account_id AND i.id = $4 \
+             LEFT JOIN payments p ON p.account_id = m.account_id AND p.client_token = $5 \
              WHERE m.account_id = $1 AND m.id = $2"
         )
     });
 
+/// The budget rule as ONE atomic statement (see `PaymentTx::reserve`): $1 amount, $2 now
+/// (ms), $3 account, $4 session; returns the remaining budget when it debited.
+pub(crate) const RESERVE_SQL: &str = "UPDATE sessions SET spent = spent + $1, updated_at = $2 WHERE account_id = $3 AND id = $4 AND expires_at > $2 AND (cap IS NULL OR spent + $1 <= cap) RETURNING cap - spent AS remaining";
+/// Why a reservation was refused: $1 account, $2 session.
+pub(crate) const SESSION_BUDGET_SQL: &str =
+    "SELECT expires_at, cap - spent AS remaining FROM sessions WHERE account_id = $1 AND id = $2";
+/// Give a reservation back: $1 amount, $2 account, $3 session.
+pub(crate) const RELEASE_SQL: &str =
+    "UPDATE sessions SET spent = spent - $1 WHERE account_id = $2 AND id = $3";
+/// `INSERT INTO payments (...) `, the columns in `PAYMENT_COLUMNS` order.
+pub(crate) static PAYMENT_INSERT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("INSERT INTO payments ({}) ", PAYMENT_COLUMNS.join(", ")));
+
+/// A refused reservation's reason, from what `SESSION_BUDGET_SQL` found: (expires_at,
+/// remaining) of the session, if it exists.
+pub(crate) fn refused(
+    budget: Option<(i64, Option<i64>)>,
+    now_ms: i64,
+) -> purser_core::store::Reserve {
+    use purser_core::store::Reserve;
+    match budget {
+        None => Reserve::NotFound,
+        Some((expires_at, _)) if expires_at <= now_ms => Reserve::Expired,
+        Some((_, remaining)) => Reserve::Insufficient {
+            remaining: remaining.unwrap_or(0),
+        },
+    }
+}
+
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $row:ty, $tx:ident) => {
+    ($store:ident, $db:ty, $row:ty) => {
 /// A write transaction. On SQLite it also holds this process's writer turn (see
 /// `$store::begin_write`); it derefs to the connection like sqlx's `Transaction`.
 struct WriteTx {
@@ -200,8 +254,8 @@ struct Cols<'r> {
     prefix: &'static str,
 }
 
-impl<'r> Cols<'r> {
-    fn try_get<T>(&self, name: &str) -> Result<T, sqlx::Error>
+impl Cols<'_> {
+    fn get<'r, T>(&'r self, name: &str) -> StoreResult<T>
     where
         T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
     {
@@ -210,48 +264,36 @@ impl<'r> Cols<'r> {
         } else {
             self.row.try_get(format!("{}{name}", self.prefix).as_str())
         }
+        .map_err(backend)
+    }
+}
+
+impl crate::rows::Columns for Cols<'_> {
+    fn text(&self, name: &str) -> StoreResult<String> {
+        self.get(name)
+    }
+    fn text_opt(&self, name: &str) -> StoreResult<Option<String>> {
+        self.get(name)
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        self.get(name)
+    }
+    fn int_opt(&self, name: &str) -> StoreResult<Option<i64>> {
+        self.get(name)
+    }
+    fn int32(&self, name: &str) -> StoreResult<i32> {
+        self.get(name)
+    }
+    fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
+        self.get(name)
+    }
+    fn blob_opt(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.get(name)
     }
 }
 
 fn manager_from_row(r: &$row) -> StoreResult<Manager> {
-    manager_from_cols(&Cols { row: r, prefix: "" })
-}
-
-fn manager_from_cols(r: &Cols<'_>) -> StoreResult<Manager> {
-    let url: Option<String> = r.try_get("authorizer_discovery_url").map_err(backend)?;
-    let enc: Option<String> = r.try_get("authorizer_encoded").map_err(backend)?;
-    Ok(Manager {
-        account_id: r.try_get("account_id").map_err(backend)?,
-        id: r.try_get("id").map_err(backend)?,
-        name: r.try_get("name").map_err(backend)?,
-        description: r.try_get("description").map_err(backend)?,
-        authorizer_type: parse(
-            "authorizer_type",
-            &r.try_get::<String>("authorizer_type").map_err(backend)?,
-            AuthorizerType::parse,
-        )?,
-        authorizer: match (url, enc) {
-            (Some(discovery_url), Some(encoded)) => Some(AuthorizerConfig {
-                discovery_url,
-                encoded,
-            }),
-            _ => None,
-        },
-        role_arn: r.try_get("role_arn").map_err(backend)?,
-        kms_key_arn: r.try_get("kms_key_arn").map_err(backend)?,
-        tags: tags_from_text(&r.try_get::<String>("tags").map_err(backend)?)?,
-        status: parse(
-            "status",
-            &r.try_get::<String>("status").map_err(backend)?,
-            ResourceStatus::parse,
-        )?,
-        created_at: time(r.try_get("created_at").map_err(backend)?),
-        updated_at: time(r.try_get("updated_at").map_err(backend)?),
-        transition_at: r
-            .try_get::<Option<i64>>("transition_at")
-            .map_err(backend)?
-            .map(time),
-    })
+    crate::rows::manager(&Cols { row: r, prefix: "" })
 }
 
 fn connector_from_row(r: &$row) -> StoreResult<Connector> {
@@ -715,6 +757,18 @@ impl Store for $store {
 
     async fn complete_transitions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         let now = ms(now);
+        // Most ticks find nothing due: look first (a read through the transition
+        // indexes), so that they do not queue for the writer turn behind payments.
+        let due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM connectors WHERE transition_at <= $1) OR EXISTS (SELECT 1 FROM managers WHERE transition_at <= $1)",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        if !due {
+            return Ok(0);
+        }
         let mut tx = self.begin_write().await?;
         let mut changed = 0;
         for sql in [
@@ -957,196 +1011,23 @@ impl Store for $store {
         manager_id: &str,
         session_id: &str,
         instrument_id: &str,
+        client_token: Option<&str>,
     ) -> StoreResult<PaymentContext> {
-        let Some(row) = sqlx::query(crate::sql::PAYMENT_CONTEXT_SQL.as_str())
-            .bind(account_id)
-            .bind(manager_id)
-            .bind(session_id)
-            .bind(instrument_id)
-            .fetch_optional(&self.pool)
+        self.payment_context_impl(account_id, manager_id, session_id, instrument_id, client_token)
             .await
-            .map_err(backend)?
-        else {
-            return Ok(PaymentContext::default());
-        };
-        let present = |prefix: &str| -> StoreResult<bool> {
-            Ok(row
-                .try_get::<Option<String>, _>(format!("{prefix}id").as_str())
-                .map_err(backend)?
-                .is_some())
-        };
-        Ok(PaymentContext {
-            manager: Some(manager_from_cols(&Cols { row: &row, prefix: "m_" })?),
-            session: present("s_")?
-                .then(|| session_from_cols(&Cols { row: &row, prefix: "s_" }))
-                .transpose()?,
-            instrument: present("i_")?
-                .then(|| instrument_from_cols(&Cols { row: &row, prefix: "i_" }))
-                .transpose()?,
-        })
     }
 
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>> {
-        let tx = self.begin_write().await?;
-        Ok(Box::new($tx { tx }))
-    }
-}
-
-struct $tx {
-    tx: WriteTx,
-}
-
-#[async_trait]
-impl PaymentTx for $tx {
-    async fn reserve(
-        &mut self,
-        account_id: &str,
-        session_id: &str,
-        amount: i64,
-        now: OffsetDateTime,
-    ) -> StoreResult<Reserve> {
-        let now = ms(now);
-        let row = sqlx::query(
-            "UPDATE sessions SET spent = spent + $1, updated_at = $2 WHERE account_id = $3 AND id = $4 AND expires_at > $2 AND (cap IS NULL OR spent + $1 <= cap) RETURNING cap - spent AS remaining",
-        )
-        .bind(amount)
-        .bind(now)
-        .bind(account_id)
-        .bind(session_id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(backend)?;
-        if let Some(row) = row {
-            return Ok(Reserve::Reserved {
-                remaining: row.try_get("remaining").map_err(backend)?,
-            });
-        }
-        let row = sqlx::query("SELECT expires_at, cap - spent AS remaining FROM sessions WHERE account_id = $1 AND id = $2")
-            .bind(account_id)
-            .bind(session_id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(backend)?;
-        Ok(match row {
-            None => Reserve::NotFound,
-            Some(r) if r.try_get::<i64, _>("expires_at").map_err(backend)? <= now => {
-                Reserve::Expired
-            }
-            Some(r) => Reserve::Insufficient {
-                remaining: r
-                    .try_get::<Option<i64>, _>("remaining")
-                    .map_err(backend)?
-                    .unwrap_or(0),
-            },
-        })
-    }
-
-    async fn release(
-        &mut self,
-        account_id: &str,
-        session_id: &str,
-        amount: i64,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET spent = spent - $1 WHERE account_id = $2 AND id = $3")
-            .bind(amount)
-            .bind(account_id)
-            .bind(session_id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn record_all(&mut self, payments: &[Payment]) -> StoreResult<Vec<bool>> {
-        let mut inserted = std::collections::HashSet::<String>::with_capacity(payments.len());
-        for chunk in payments.chunks(crate::sql::RECORD_CHUNK) {
-            let mut q = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO payments (account_id, id, session_id, instrument_id, manager_id, user_id, client_token, fingerprint, payment_type, version, scheme, network, payer, payee, asset, amount, debited, output, created_at) ",
-            );
-            q.push_values(chunk, |mut b, p| {
-                b.push_bind(&p.account_id)
-                    .push_bind(&p.id)
-                    .push_bind(&p.session_id)
-                    .push_bind(&p.instrument_id)
-                    .push_bind(&p.manager_id)
-                    .push_bind(&p.user_id)
-                    .push_bind(&p.client_token)
-                    .push_bind(p.fingerprint.as_ref().map(|f| f.to_vec()))
-                    .push_bind(&p.payment_type)
-                    .push_bind(&p.version)
-                    .push_bind(&p.scheme)
-                    .push_bind(&p.network)
-                    .push_bind(&p.payer)
-                    .push_bind(&p.payee)
-                    .push_bind(&p.asset)
-                    .push_bind(&p.amount)
-                    .push_bind(p.debited)
-                    .push_bind(&p.output)
-                    .push_bind(ms(p.created_at));
-            });
-            // No error inside the transaction (PostgreSQL would abort the whole batch): a
-            // row whose clientToken is already used is simply not inserted, and missing
-            // from what RETURNING gives back.
-            q.push(" ON CONFLICT DO NOTHING RETURNING id");
-            for row in q.build().fetch_all(&mut *self.tx).await.map_err(backend)? {
-                inserted.insert(row.try_get("id").map_err(backend)?);
-            }
-        }
-        Ok(payments.iter().map(|p| inserted.contains(&p.id)).collect())
-    }
-
-    async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(backend)
+        self.begin_payments_impl().await
     }
 }
 
 fn session_from_row(r: &$row) -> StoreResult<Session> {
-    session_from_cols(&Cols { row: r, prefix: "" })
-}
-
-fn session_from_cols(r: &Cols<'_>) -> StoreResult<Session> {
-    Ok(Session {
-        account_id: r.try_get("account_id").map_err(backend)?,
-        id: r.try_get("id").map_err(backend)?,
-        manager_id: r.try_get("manager_id").map_err(backend)?,
-        user_id: r.try_get("user_id").map_err(backend)?,
-        expiry_minutes: r.try_get("expiry_minutes").map_err(backend)?,
-        expires_at: time(r.try_get("expires_at").map_err(backend)?),
-        cap: r.try_get("cap").map_err(backend)?,
-        spent: r.try_get("spent").map_err(backend)?,
-        created_at: time(r.try_get("created_at").map_err(backend)?),
-        updated_at: time(r.try_get("updated_at").map_err(backend)?),
-    })
+    crate::rows::session(&Cols { row: r, prefix: "" })
 }
 
 fn payment_from_row(r: &$row) -> StoreResult<Payment> {
-    let fp: Option<Vec<u8>> = r.try_get("fingerprint").map_err(backend)?;
-    Ok(Payment {
-        account_id: r.try_get("account_id").map_err(backend)?,
-        id: r.try_get("id").map_err(backend)?,
-        session_id: r.try_get("session_id").map_err(backend)?,
-        instrument_id: r.try_get("instrument_id").map_err(backend)?,
-        manager_id: r.try_get("manager_id").map_err(backend)?,
-        user_id: r.try_get("user_id").map_err(backend)?,
-        client_token: r.try_get("client_token").map_err(backend)?,
-        fingerprint: fp
-            .map(|f| {
-                f.try_into()
-                    .map_err(|_| StoreError::Backend("bad fingerprint column".into()))
-            })
-            .transpose()?,
-        payment_type: r.try_get("payment_type").map_err(backend)?,
-        version: r.try_get("version").map_err(backend)?,
-        scheme: r.try_get("scheme").map_err(backend)?,
-        network: r.try_get("network").map_err(backend)?,
-        payer: r.try_get("payer").map_err(backend)?,
-        payee: r.try_get("payee").map_err(backend)?,
-        asset: r.try_get("asset").map_err(backend)?,
-        amount: r.try_get("amount").map_err(backend)?,
-        debited: r.try_get("debited").map_err(backend)?,
-        output: r.try_get("output").map_err(backend)?,
-        created_at: time(r.try_get("created_at").map_err(backend)?),
-    })
+    crate::rows::payment(&Cols { row: r, prefix: "" })
 }
 
 fn instrument_summary_from_row(r: &$row) -> StoreResult<InstrumentSummary> {
@@ -1167,36 +1048,7 @@ fn instrument_summary_from_row(r: &$row) -> StoreResult<InstrumentSummary> {
 }
 
 fn instrument_from_row(r: &$row) -> StoreResult<Instrument> {
-    instrument_from_cols(&Cols { row: r, prefix: "" })
-}
-
-fn instrument_from_cols(r: &Cols<'_>) -> StoreResult<Instrument> {
-    Ok(Instrument {
-        account_id: r.try_get("account_id").map_err(backend)?,
-        id: r.try_get("id").map_err(backend)?,
-        manager_id: r.try_get("manager_id").map_err(backend)?,
-        connector_id: r.try_get("connector_id").map_err(backend)?,
-        user_id: r.try_get("user_id").map_err(backend)?,
-        network: parse(
-            "network",
-            &r.try_get::<String>("network").map_err(backend)?,
-            Network::parse,
-        )?,
-        wallet_address: r.try_get("wallet_address").map_err(backend)?,
-        linked_accounts: LinkedAccounts {
-            masked: r.try_get("linked_masked").map_err(backend)?,
-            sealed: r.try_get("linked_sealed").map_err(backend)?,
-        },
-        sealed_key: r.try_get("sealed_key").map_err(backend)?,
-        status: parse(
-            "status",
-            &r.try_get::<String>("status").map_err(backend)?,
-            InstrumentStatus::parse,
-        )?,
-        version: r.try_get("version").map_err(backend)?,
-        created_at: time(r.try_get("created_at").map_err(backend)?),
-        updated_at: time(r.try_get("updated_at").map_err(backend)?),
-    })
+    crate::rows::instrument(&Cols { row: r, prefix: "" })
 }
 
     };

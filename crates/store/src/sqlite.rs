@@ -1,4 +1,7 @@
 //! The embedded SQLite store: WAL mode, `synchronous=FULL`, checkpoints in the background.
+//! Everything goes through sqlx except the payment hot path (`direct`).
+mod direct;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// ProcessPayment's read and the ledger's transaction, on plain SQLite connections.
+    direct: Arc<direct::Direct>,
     /// Writers of this process take turns (see `begin_write` in sql.rs).
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Stops the background checkpointer when the last clone of the store is dropped.
@@ -59,8 +64,9 @@ fn spawn_checkpointer(pool: SqlitePool) -> AbortOnDrop {
 }
 
 impl SqliteStore {
-    /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`)
-    /// and apply pending migrations.
+    /// Open (creating if missing) the database file at `url` (`sqlite://path`) and apply
+    /// pending migrations. An in-memory database is refused: payments must outlive the
+    /// process.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(backend)?
@@ -75,7 +81,20 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(backend)?;
+        // The file as SQLite itself resolved it ("" for an in-memory database).
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&pool)
+                .await
+                .map_err(backend)?;
+        if file.is_empty() {
+            return Err(StoreError::Backend(
+                "the SQLite store needs a database file (sqlite://PATH), not an in-memory database"
+                    .into(),
+            ));
+        }
         let store = SqliteStore {
+            direct: Arc::new(direct::Direct::new(file.into())),
             write_lock: Some(Arc::default()),
             _checkpointer: Arc::new(spawn_checkpointer(pool.clone())),
             pool,
@@ -127,7 +146,32 @@ impl SqliteStore {
     }
 }
 
-crate::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, SqlitePaymentTx);
+crate::sql::sql_store!(SqliteStore, Sqlite, SqliteRow);
+
+/// The payment hot path (see `direct`).
+impl SqliteStore {
+    async fn payment_context_impl(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        session_id: &str,
+        instrument_id: &str,
+        client_token: Option<&str>,
+    ) -> StoreResult<PaymentContext> {
+        self.direct.payment_context(
+            account_id,
+            manager_id,
+            session_id,
+            instrument_id,
+            client_token,
+        )
+    }
+
+    async fn begin_payments_impl(&self) -> StoreResult<Box<dyn PaymentTx>> {
+        let turn = self.write_turn().await;
+        Ok(Box::new(self.direct.begin(turn)?))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -146,11 +190,17 @@ mod tests {
             .join("\n")
     }
 
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused() {
+        let err = SqliteStore::open("sqlite::memory:").await.unwrap_err();
+        assert!(err.to_string().contains("needs a database file"), "{err}");
+    }
+
     /// A list page must stay one range of a covering index however large the table: no
     /// lookup of table rows (which made a page at 1,000,000 instruments cost 2x one at
     /// 1,000, BENCHMARKS.md) and no sort.
     #[tokio::test]
-    async fn instrument_pages_are_covering_index_ranges() {
+    async fn hot_statements_use_their_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("p.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
@@ -172,5 +222,11 @@ mod tests {
             );
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }
+        // ProcessPayment's read: four key lookups (the replay through the partial index of
+        // clientTokens), never a scan.
+        let plan = plan(&mut conn, crate::sql::PAYMENT_CONTEXT_SQL.as_str()).await;
+        assert_eq!(plan.matches("SEARCH").count(), 4, "{plan}");
+        assert!(plan.contains("USING INDEX payments_token"), "{plan}");
+        assert!(!plan.contains("SCAN"), "{plan}");
     }
 }

@@ -546,7 +546,7 @@ async fn reserve_checks_budget_expiry_and_existence() {
 }
 
 #[tokio::test]
-async fn payment_context_reads_manager_session_and_instrument_at_once() {
+async fn payment_context_reads_manager_session_instrument_and_replay_at_once() {
     let Some((_guard, s)) = $backend().await else { return };
     let a = "111122223333";
     let m = manager(a, "m-aaaaaaaaaa", "m");
@@ -563,19 +563,46 @@ async fn payment_context_reads_manager_session_and_instrument_at_once() {
         .await
         .unwrap();
 
-    let all = s.payment_context(a, &m.id, "s1", "i1").await.unwrap();
+    // payments under clientTokens, one of them also used in the other account
+    let paid = payment(a, "s1", 1, Some("tok"), 0);
+    let elsewhere = payment("444455556666", "s2", 2, Some("tok-2"), 0);
+    let mut tx = s.begin_payments().await.unwrap();
+    let recorded = [paid.clone(), payment(a, "s1", 3, None, 0), elsewhere];
+    assert_eq!(tx.record_all(&recorded).await.unwrap(), [true; 3]);
+    tx.commit().await.unwrap();
+
+    let all = s
+        .payment_context(a, &m.id, "s1", "i1", Some("tok"))
+        .await
+        .unwrap();
     assert_eq!(all.manager.as_ref(), Some(&m));
     assert_eq!(all.session.as_ref(), Some(&sess));
     assert_eq!(all.instrument.as_ref(), Some(&inst));
+    assert_eq!(all.replay.as_ref(), Some(&paid));
+    // no token, an unknown token, another account's token: no replay
+    for token in [None, Some("unknown"), Some("tok-2")] {
+        let ctx = s.payment_context(a, &m.id, "s1", "i1", token).await.unwrap();
+        assert_eq!(ctx.replay, None, "{token:?}");
+        assert_eq!(ctx.session.as_ref(), Some(&sess));
+    }
 
-    let none = s.payment_context(a, &m.id, "s2", "nope").await.unwrap();
+    let none = s
+        .payment_context(a, &m.id, "s2", "nope", None)
+        .await
+        .unwrap();
     assert_eq!(none.manager.as_ref(), Some(&m));
     assert_eq!((none.session, none.instrument), (None, None));
-    let only_instrument = s.payment_context(a, &m.id, "nope", "i1").await.unwrap();
+    let only_instrument = s
+        .payment_context(a, &m.id, "nope", "i1", Some("tok"))
+        .await
+        .unwrap();
     assert_eq!(only_instrument.session, None);
     assert_eq!(only_instrument.instrument.as_ref(), Some(&inst));
+    assert_eq!(only_instrument.replay.as_ref(), Some(&paid));
     assert_eq!(
-        s.payment_context(a, "m-bbbbbbbbbb", "s1", "i1").await.unwrap(),
+        s.payment_context(a, "m-bbbbbbbbbb", "s1", "i1", Some("tok"))
+            .await
+            .unwrap(),
         PaymentContext::default()
     );
 }
