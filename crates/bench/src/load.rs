@@ -16,8 +16,12 @@ use crate::setup::{Fixture, USER, payment_body};
 
 /// What the clients of a level send (every request as user [`USER`]).
 pub enum Workload<'a> {
-    /// ProcessPayment; client i pays with agent i mod agents.
-    Payments(&'a Fixture),
+    /// ProcessPayment; client i pays with agent i mod agents, each request with a fresh
+    /// clientToken unless `client_tokens` is false.
+    Payments {
+        fixture: &'a Fixture,
+        client_tokens: bool,
+    },
     /// The same POST every time.
     Repeat { path: &'static str, body: Value },
     /// ListPaymentInstruments-style paging: `body` (an object without nextToken) first,
@@ -59,24 +63,28 @@ impl Tokens {
 impl ClientOp {
     fn new(w: &Workload<'_>, client: usize) -> anyhow::Result<ClientOp> {
         Ok(match w {
-            Workload::Payments(f) => {
-                let Value::Object(template) =
-                    payment_body(&f.manager_arn, &f.agents[client % f.agents.len()])
-                else {
+            Workload::Payments {
+                fixture: f,
+                client_tokens,
+            } => {
+                let body = payment_body(&f.manager_arn, &f.agents[client % f.agents.len()]);
+                let Value::Object(template) = body.clone() else {
                     anyhow::bail!("a payment body must be a JSON object");
                 };
                 ClientOp {
                     path: "/payments/processPayment",
-                    body: Bytes::new(),
+                    body: Bytes::from(body.to_string()),
                     walk: None,
-                    pay: Some((
-                        template,
-                        Tokens {
-                            run: rand::random(),
-                            client: client as u16,
-                            next: 0,
-                        },
-                    )),
+                    pay: client_tokens.then(|| {
+                        (
+                            template,
+                            Tokens {
+                                run: rand::random(),
+                                client: client as u16,
+                                next: 0,
+                            },
+                        )
+                    }),
                 }
             }
             Workload::Repeat { path, body } => ClientOp {

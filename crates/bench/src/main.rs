@@ -86,6 +86,11 @@ struct Args {
     /// ProcessPayment: wallets and sessions to create; client i pays with pair i mod this.
     #[arg(long, default_value_t = 8)]
     agents: usize,
+    /// ProcessPayment without a clientToken. boto3 and the AWS SDKs send a fresh one with
+    /// every call, and so does the bench by default; this shows what the replay lookup
+    /// and the token index cost.
+    #[arg(long)]
+    no_client_token: bool,
     /// Seconds spent on each bare-cost measurement.
     #[arg(long, default_value_t = 1.0)]
     bare_seconds: f64,
@@ -453,7 +458,10 @@ async fn payments(
         fixture.manager_arn,
         fixture.agents.len()
     );
-    let workload = load::Workload::Payments(&fixture);
+    let workload = load::Workload::Payments {
+        fixture: &fixture,
+        client_tokens: !args.no_client_token,
+    };
     let mut levels = Vec::new();
     for &clients in concurrency {
         eprintln!(
