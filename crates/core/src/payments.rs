@@ -228,8 +228,8 @@ impl DataPlane {
         req: PaymentRequest,
         idem: Option<&Idempotency>,
     ) -> CoreResult<Payment> {
-        // One read for the manager, the session, the instrument and a replay; the checks below keep
-        // the order of B21 (manager, replay, request, session, instrument).
+        // One read for the manager, the session, the instrument and a replay; the checks
+        // below keep the order of B21 (manager, replay, request, session, instrument).
         let manager_id = manager_id_of(&actor.caller, &req.manager_arn)?;
         let ctx = self
             .store()
@@ -728,9 +728,8 @@ async fn sign_all(
         .min(items.len().max(1));
     let chunk = items.len().div_ceil(workers);
     let mut items = items;
-    let rest = items.split_off(chunk.min(items.len()));
+    let mut rest = items.split_off(chunk.min(items.len()));
     let mut handles = Vec::new();
-    let mut rest = rest;
     while !rest.is_empty() {
         let tail = rest.split_off(chunk.min(rest.len()));
         let part = std::mem::replace(&mut rest, tail);

@@ -1,10 +1,13 @@
 //! One implementation of the `Store` port for every SQL engine sqlx supports here: the
 //! SQL is written once (portable: `$n` placeholders, `RETURNING`, standard types) and the
 //! macro instantiates it for a concrete database, so SQLite and PostgreSQL cannot drift
-//! apart. Engine-specific code (connecting, pragmas, migrations) lives beside each store.
+//! apart. Engine-specific code (connecting, pragmas, migrations) lives beside each store,
+//! and so does the payment hot path (`payment_context_impl`, `begin_payments_impl`): sqlx
+//! on PostgreSQL, plain SQLite connections on SQLite. Both run the statements defined
+//! here, and rows become records through `rows.rs` whichever way they were read.
 
-/// Rows per multi-row INSERT of payments (19 parameters each: far below the parameter
-/// limits of SQLite, 32766, and PostgreSQL, 65535).
+/// Rows per multi-row INSERT of payments on PostgreSQL (19 parameters each: far below its
+/// limit of 65535).
 pub(crate) const RECORD_CHUNK: usize = 256;
 
 pub(crate) const MANAGER_COLUMNS: &[&str] = &[

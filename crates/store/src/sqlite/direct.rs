@@ -343,7 +343,7 @@ impl PaymentTx for DirectTx {
     }
 
     /// Blocks for the fsync (the ledger calls it from its own thread).
-    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
         let conn = self.conn()?;
         let done = conn.execute_batch("COMMIT");
         if done.is_err() && !conn.is_autocommit() {
