@@ -18,6 +18,37 @@ pub(crate) trait Columns {
     fn blob_opt(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
 }
 
+/// `impl Columns for $t` through the type's own `fn get<T>(&self, name) -> StoreResult<T>`
+/// (each driver bounds `T` by its own decoding trait).
+macro_rules! columns_through_get {
+    ($t:ty) => {
+        impl crate::rows::Columns for $t {
+            fn text(&self, name: &str) -> StoreResult<String> {
+                self.get(name)
+            }
+            fn text_opt(&self, name: &str) -> StoreResult<Option<String>> {
+                self.get(name)
+            }
+            fn int(&self, name: &str) -> StoreResult<i64> {
+                self.get(name)
+            }
+            fn int_opt(&self, name: &str) -> StoreResult<Option<i64>> {
+                self.get(name)
+            }
+            fn int32(&self, name: &str) -> StoreResult<i32> {
+                self.get(name)
+            }
+            fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
+                self.get(name)
+            }
+            fn blob_opt(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+                self.get(name)
+            }
+        }
+    };
+}
+pub(crate) use columns_through_get;
+
 pub(crate) fn manager(r: &impl Columns) -> StoreResult<Manager> {
     let url = r.text_opt("authorizer_discovery_url")?;
     let enc = r.text_opt("authorizer_encoded")?;

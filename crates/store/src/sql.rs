@@ -271,29 +271,7 @@ impl Cols<'_> {
     }
 }
 
-impl crate::rows::Columns for Cols<'_> {
-    fn text(&self, name: &str) -> StoreResult<String> {
-        self.get(name)
-    }
-    fn text_opt(&self, name: &str) -> StoreResult<Option<String>> {
-        self.get(name)
-    }
-    fn int(&self, name: &str) -> StoreResult<i64> {
-        self.get(name)
-    }
-    fn int_opt(&self, name: &str) -> StoreResult<Option<i64>> {
-        self.get(name)
-    }
-    fn int32(&self, name: &str) -> StoreResult<i32> {
-        self.get(name)
-    }
-    fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
-        self.get(name)
-    }
-    fn blob_opt(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.get(name)
-    }
-}
+crate::rows::columns_through_get!(Cols<'_>);
 
 fn manager_from_row(r: &$row) -> StoreResult<Manager> {
     crate::rows::manager(&Cols { row: r, prefix: "" })

@@ -23,6 +23,8 @@ use crate::codec::*;
 const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
 /// How often the background checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How long a connection waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -74,7 +76,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -17,7 +17,6 @@
 //! parameters in order of first appearance, which is not always their number.
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use purser_core::domain::Payment;
@@ -84,7 +83,7 @@ impl Direct {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(lite)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(lite)?;
+        conn.busy_timeout(super::BUSY_TIMEOUT).map_err(lite)?;
         conn.execute_batch(&format!(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = {};",
             super::WAL_AUTOCHECKPOINT_PAGES
@@ -108,7 +107,10 @@ impl Direct {
         };
         let found = read_context(
             &conn,
-            [account_id, manager_id, session_id, instrument_id],
+            account_id,
+            manager_id,
+            session_id,
+            instrument_id,
             client_token,
         );
         let mut readers = self.readers.lock().map_err(poisoned)?;
@@ -148,10 +150,12 @@ fn poisoned<T>(_: std::sync::PoisonError<T>) -> StoreError {
     StoreError::Backend("a SQLite connection pool lock was poisoned".into())
 }
 
-/// `ids`: account, manager, session, instrument.
 fn read_context(
     conn: &Connection,
-    [account_id, manager_id, session_id, instrument_id]: [&str; 4],
+    account_id: &str,
+    manager_id: &str,
+    session_id: &str,
+    instrument_id: &str,
     client_token: Option<&str>,
 ) -> StoreResult<PaymentContext> {
     let mut st = conn
@@ -205,29 +209,7 @@ impl Cols<'_> {
     }
 }
 
-impl crate::rows::Columns for Cols<'_> {
-    fn text(&self, name: &str) -> StoreResult<String> {
-        self.get(name)
-    }
-    fn text_opt(&self, name: &str) -> StoreResult<Option<String>> {
-        self.get(name)
-    }
-    fn int(&self, name: &str) -> StoreResult<i64> {
-        self.get(name)
-    }
-    fn int_opt(&self, name: &str) -> StoreResult<Option<i64>> {
-        self.get(name)
-    }
-    fn int32(&self, name: &str) -> StoreResult<i32> {
-        self.get(name)
-    }
-    fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
-        self.get(name)
-    }
-    fn blob_opt(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.get(name)
-    }
-}
+crate::rows::columns_through_get!(Cols<'_>);
 
 /// The ledger's write transaction on the writer connection. Dropping it without
 /// `commit` rolls back.
@@ -350,5 +332,34 @@ impl PaymentTx for DirectTx {
             let _ = conn.execute_batch("ROLLBACK");
         }
         done.map_err(lite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hot path's connections must be as durable and as strict as sqlx's: a payment
+    /// commit that is not `synchronous=FULL` could be lost on power failure.
+    #[tokio::test]
+    async fn connections_are_durable_and_check_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let _store = crate::SqliteStore::open(&url).await.unwrap();
+        let direct = Direct::new(dir.path().join("p.db"));
+        let conn = direct.open().unwrap();
+        let pragma = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| format!("{v:?}"))
+            .unwrap()
+        };
+        // FULL, and foreign keys on: the bundled SQLite's compiled defaults too, so these
+        // two guard a build with other defaults; the busy timeout is ours alone
+        assert_eq!(pragma("synchronous"), "Integer(2)");
+        assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
+        assert_eq!(pragma("foreign_keys"), "Integer(1)");
+        assert_eq!(pragma("busy_timeout"), "Integer(10000)");
     }
 }
