@@ -19,11 +19,21 @@ pub const DATA_PAGE: usize = 100;
 /// The header carrying the user id (B2), named in errors about it.
 pub const USER_ID_HEADER: &str = "X-Amzn-Bedrock-AgentCore-Payments-User-Id";
 
-/// Who acts on the data plane: the verified caller and the userId they state (AWS_IAM).
+/// Who acts on the data plane: the verified caller, the userId header as sent, and, for
+/// a bearer request (CUSTOM_JWT), the verified token's identity.
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub caller: Caller,
     pub user_id: Option<String>,
+    pub token: Option<TokenIdentity>,
+}
+
+/// A bearer request whose token a CUSTOM_JWT manager's authorizer verified (B30, B33):
+/// the manager and the token's subject, which is the payment user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenIdentity {
+    pub manager_id: String,
+    pub subject: String,
 }
 
 /// A data-plane request resolved against its manager: the manager and the user id.
@@ -438,16 +448,104 @@ pub(crate) fn owner_from(actor: &Actor, id: &str, manager: Option<Manager>) -> C
             ));
         }
     }
-    if manager.authorizer_type == AuthorizerType::CustomJwt {
-        return Err(CoreError::AccessDenied(format!(
-            "Payment manager '{id}' uses CUSTOM_JWT authorization; call it with a valid bearer token."
-        )));
-    }
-    let user_id = actor.user_id.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
+    let user_id = match (manager.authorizer_type, &actor.token) {
+        (AuthorizerType::CustomJwt, None) => {
+            return Err(CoreError::AccessDenied(format!(
+                "Payment manager '{id}' uses CUSTOM_JWT authorization; call it with a valid bearer token."
+            )));
+        }
+        (AuthorizerType::AwsIam, Some(_)) => {
+            return Err(CoreError::AccessDenied(format!(
+                "Payment manager '{id}' uses AWS_IAM authorization; sign the request with SigV4 instead of a bearer token."
+            )));
+        }
+        (AuthorizerType::CustomJwt, Some(token)) => {
+            if token.manager_id != id {
+                return Err(CoreError::AccessDenied(
+                    "The bearer token was verified for another payment manager.".into(),
+                ));
+            }
+            // The user is the token's subject. A userId header is not needed; one that
+            // names somebody else is refused rather than silently ignored.
+            if let Some(header) = actor.user_id.as_deref().filter(|u| !u.is_empty())
+                && header != token.subject
+            {
+                return Err(CoreError::AccessDenied(format!(
+                    "The {USER_ID_HEADER} header (userId) does not match the bearer token's subject (sub); omit it or send the subject."
+                )));
+            }
+            token.subject.clone()
+        }
+        (AuthorizerType::AwsIam, None) => actor.user_id.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
             CoreError::validation(
                 "userId",
                 format!("The {USER_ID_HEADER} header (userId) is required for payment managers with AWS_IAM authorization."),
             )
-        })?;
+        })?,
+    };
     Ok(Owner { manager, user_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager(t: AuthorizerType) -> Manager {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        Manager {
+            account_id: "123456789012".into(),
+            id: "m-1".into(),
+            name: "m".into(),
+            description: None,
+            authorizer_type: t,
+            authorizer: None,
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            kms_key_arn: None,
+            tags: Default::default(),
+            status: ResourceStatus::Ready,
+            created_at: now,
+            updated_at: now,
+            transition_at: None,
+        }
+    }
+
+    fn actor(user: Option<&str>, token: Option<(&str, &str)>) -> Actor {
+        Actor {
+            caller: Caller {
+                account_id: "123456789012".into(),
+                region: "us-east-1".into(),
+            },
+            user_id: user.map(String::from),
+            token: token.map(|(m, s)| TokenIdentity {
+                manager_id: m.into(),
+                subject: s.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn custom_jwt_user_is_the_token_subject() {
+        use AuthorizerType::*;
+        let jwt = || Some(manager(CustomJwt));
+        let o = owner_from(&actor(None, Some(("m-1", "sub-a"))), "m-1", jwt()).unwrap();
+        assert_eq!(o.user_id, "sub-a");
+        // The same user in the header is fine; another is refused.
+        assert!(owner_from(&actor(Some("sub-a"), Some(("m-1", "sub-a"))), "m-1", jwt()).is_ok());
+        let e = owner_from(&actor(Some("bob"), Some(("m-1", "sub-a"))), "m-1", jwt());
+        assert!(matches!(e, Err(CoreError::AccessDenied(_))), "{e:?}");
+        // A token verified for another manager does not open this one.
+        let e = owner_from(&actor(None, Some(("m-2", "sub-a"))), "m-1", jwt());
+        assert!(matches!(e, Err(CoreError::AccessDenied(_))), "{e:?}");
+        // SigV4 on a CUSTOM_JWT manager, a token on an AWS_IAM manager: refused (B32).
+        let e = owner_from(&actor(Some("alice"), None), "m-1", jwt());
+        assert!(matches!(e, Err(CoreError::AccessDenied(_))), "{e:?}");
+        let e = owner_from(
+            &actor(None, Some(("m-1", "a"))),
+            "m-1",
+            Some(manager(AwsIam)),
+        );
+        assert!(matches!(e, Err(CoreError::AccessDenied(_))), "{e:?}");
+        let o = owner_from(&actor(Some("alice"), None), "m-1", Some(manager(AwsIam))).unwrap();
+        assert_eq!(o.user_id, "alice");
+    }
 }

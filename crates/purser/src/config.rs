@@ -58,6 +58,10 @@ pub struct FileConfig {
     /// Chain JSON-RPC URLs by chain name (`BASE_SEPOLIA = "http://..."`).
     #[serde(default)]
     pub rpc: std::collections::BTreeMap<String, String>,
+    /// CUSTOM_JWT: fetch discovery documents and JWKS over http from any host.
+    pub jwt_allow_http: Option<bool>,
+    /// CUSTOM_JWT: least seconds between two refreshes of one issuer's keys.
+    pub jwt_refresh_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +86,7 @@ pub struct Config {
     pub master_key: Option<Secret>,
     pub rpc: purser_chain::RpcConfig,
     pub test_clock: bool,
+    pub jwt: purser_server::JwtSettings,
 }
 
 /// Reads an environment variable; empty counts as unset.
@@ -172,7 +177,40 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         master_key,
         rpc,
         test_clock: args.test_clock,
+        jwt: jwt_settings(env, file.jwt_allow_http, file.jwt_refresh_secs)?,
     })
+}
+
+/// `PURSER_JWT_ALLOW_HTTP` (true/false) and `PURSER_JWT_REFRESH_SECS` (1..=3600), else
+/// the file's `jwt_allow_http` / `jwt_refresh_secs`, else https-or-loopback and 30 s.
+fn jwt_settings(
+    env: Env<'_>,
+    file_allow_http: Option<bool>,
+    file_refresh_secs: Option<u64>,
+) -> anyhow::Result<purser_server::JwtSettings> {
+    let mut jwt = purser_server::JwtSettings::default();
+    let allow_http = match env("PURSER_JWT_ALLOW_HTTP") {
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => bail!("PURSER_JWT_ALLOW_HTTP {v:?} is not true or false"),
+        },
+        None => file_allow_http,
+    };
+    jwt.allow_http = allow_http.unwrap_or(false);
+    let refresh = match env("PURSER_JWT_REFRESH_SECS") {
+        Some(v) => Some(v.parse::<u64>().with_context(|| {
+            format!("PURSER_JWT_REFRESH_SECS {v:?} is not a number of seconds")
+        })?),
+        None => file_refresh_secs,
+    };
+    if let Some(secs) = refresh {
+        if !(1..=3600).contains(&secs) {
+            bail!("PURSER_JWT_REFRESH_SECS must be between 1 and 3600 seconds");
+        }
+        jwt.min_refresh = std::time::Duration::from_secs(secs);
+    }
+    Ok(jwt)
 }
 
 fn credential(
@@ -357,5 +395,34 @@ account_id = "222222222222"
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn jwt_settings_from_env_or_file() {
+        let c = resolve(&ServeArgs::default(), &env_of(&[])).unwrap();
+        assert!(!c.jwt.allow_http);
+        assert_eq!(c.jwt.min_refresh.as_secs(), 30);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "jwt_allow_http = true\njwt_refresh_secs = 5\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        };
+        let c = resolve(&args, &env_of(&[])).unwrap();
+        assert!(c.jwt.allow_http);
+        assert_eq!(c.jwt.min_refresh.as_secs(), 5);
+        let c = resolve(
+            &args,
+            &env_of(&[
+                ("PURSER_JWT_ALLOW_HTTP", "false"),
+                ("PURSER_JWT_REFRESH_SECS", "2"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.jwt.allow_http);
+        assert_eq!(c.jwt.min_refresh.as_secs(), 2);
+        assert!(resolve(&args, &env_of(&[("PURSER_JWT_ALLOW_HTTP", "maybe")])).is_err());
+        assert!(resolve(&args, &env_of(&[("PURSER_JWT_REFRESH_SECS", "0")])).is_err());
     }
 }

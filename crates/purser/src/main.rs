@@ -125,6 +125,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let mut credentials = vec![root.clone()];
     credentials.extend(cfg.extra_credentials.iter().cloned());
     let state = purser_server::AppState::new(credentials, cfg.region.clone(), control, data)?;
+    let state = state.with_jwt_settings(cfg.jwt.clone())?;
     let app = match test_clock {
         Some(c) => purser_server::router_with_test_clock(state, c),
         None => purser_server::router(state),

@@ -1,7 +1,7 @@
 //! Data-plane handlers: generated wire types <-> `purser_core::instruments`.
 use purser_chain::Chain;
 use purser_core::domain::{Instrument, InstrumentStatus, Network, Payment, Session};
-use purser_core::instruments::{Actor, DataPlane, NewInstrument};
+use purser_core::instruments::{Actor, DataPlane, NewInstrument, TokenIdentity};
 use purser_core::money::format_usd;
 use purser_core::payments::{PaymentKind, PaymentRequest, SessionInput, X402Input};
 use purser_core::{Caller, CoreError, CoreResult};
@@ -14,12 +14,29 @@ use crate::pipeline::Input;
 
 type Reply = Result<(u16, Vec<u8>), AwsError>;
 
+/// The verified caller of a data-plane request and, for a bearer request, the identity
+/// its token gave (the payment user is then the token's subject).
+pub struct Principal {
+    pub caller: Caller,
+    pub token: Option<TokenIdentity>,
+}
+
+impl std::ops::Deref for Principal {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
 pub async fn dispatch(
     state: &AppState,
     op: &'static OperationDef,
-    caller: &Caller,
+    caller: Caller,
+    token: Option<TokenIdentity>,
     input: Input<'_>,
 ) -> Reply {
+    let principal = Principal { caller, token };
+    let caller = &principal;
     let dp = &*state.inner.data;
     macro_rules! call {
         ($f:ident) => {
@@ -41,10 +58,11 @@ pub async fn dispatch(
     }
 }
 
-fn actor(caller: &Caller, user_id: Option<String>) -> Actor {
+fn actor(principal: &Principal, user_id: Option<String>) -> Actor {
     Actor {
-        caller: caller.clone(),
+        caller: principal.caller.clone(),
         user_id,
+        token: principal.token.clone(),
     }
 }
 
@@ -156,7 +174,7 @@ fn instrument_view(caller: &Caller, i: Instrument) -> d::PaymentInstrument {
 
 async fn create_instrument(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     mut req: d::CreatePaymentInstrumentRequest,
 ) -> CoreResult<d::CreatePaymentInstrumentResponse> {
     req.agent_name = None; // observability only, never part of the request's identity
@@ -186,7 +204,7 @@ async fn create_instrument(
 
 async fn get_instrument(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     req: d::GetPaymentInstrumentRequest,
 ) -> CoreResult<d::GetPaymentInstrumentResponse> {
     let i = dp
@@ -204,7 +222,7 @@ async fn get_instrument(
 
 async fn list_instruments(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     req: d::ListPaymentInstrumentsRequest,
 ) -> CoreResult<d::ListPaymentInstrumentsResponse> {
     let page = dp
@@ -237,7 +255,7 @@ async fn list_instruments(
 
 async fn delete_instrument(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     req: d::DeletePaymentInstrumentRequest,
 ) -> CoreResult<d::DeletePaymentInstrumentResponse> {
     let status = dp
@@ -255,7 +273,7 @@ async fn delete_instrument(
 
 async fn balance(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     req: d::GetPaymentInstrumentBalanceRequest,
 ) -> CoreResult<d::GetPaymentInstrumentBalanceResponse> {
     let (i, amount) = dp
@@ -308,7 +326,7 @@ fn session_view(caller: &Caller, s: Session) -> d::PaymentSession {
 
 async fn create_session(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     mut req: d::CreatePaymentSessionRequest,
 ) -> CoreResult<d::CreatePaymentSessionResponse> {
     req.agent_name = None;
@@ -328,7 +346,7 @@ async fn create_session(
 
 async fn get_session(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     req: d::GetPaymentSessionRequest,
 ) -> CoreResult<d::GetPaymentSessionResponse> {
     let s = dp
@@ -345,7 +363,7 @@ async fn get_session(
 
 async fn list_sessions(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     req: d::ListPaymentSessionsRequest,
 ) -> CoreResult<d::ListPaymentSessionsResponse> {
     let page = dp
@@ -375,7 +393,7 @@ async fn list_sessions(
 
 async fn delete_session(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     req: d::DeletePaymentSessionRequest,
 ) -> CoreResult<d::DeletePaymentSessionResponse> {
     dp.delete_session(
@@ -410,7 +428,7 @@ fn payment_view(caller: &Caller, p: Payment) -> CoreResult<d::ProcessPaymentResp
 
 async fn process_payment(
     dp: &DataPlane,
-    caller: &Caller,
+    caller: &Principal,
     mut req: d::ProcessPaymentRequest,
 ) -> CoreResult<d::ProcessPaymentResponse> {
     req.agent_name = None;

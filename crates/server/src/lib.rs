@@ -1,12 +1,14 @@
 //! The HTTP face of Purser: one axum app serving both AgentCore Payments planes on one port.
 //!
 //! Every request goes through one pipeline ([`pipeline`]): size limit -> route by (method,
-//! path template) from the model -> SigV4 -> decode and validate the input against the
+//! path template) from the model -> SigV4, or a bearer token on the data plane ([`bearer`])
+//! -> decode and validate the input against the
 //! model -> the domain call -> encode the output or the AWS error. Handlers in
 //! [`control`] only translate between the generated wire types of `purser-model` and the
 //! domain types of `purser-core`.
 
 mod auth;
+mod bearer;
 mod control;
 mod data;
 mod errors;
@@ -20,6 +22,7 @@ use purser_core::instruments::DataPlane;
 use purser_wallet::Secret;
 
 pub use pipeline::MAX_BODY;
+pub use purser_jwt::Settings as JwtSettings;
 
 /// An access key that may call Purser, and the account it acts for.
 #[derive(Clone, Debug)]
@@ -33,6 +36,8 @@ pub struct Credential {
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    /// Bearer-token verification (CUSTOM_JWT managers) with its cache of issuers' keys.
+    jwt: Arc<purser_jwt::Verifier>,
 }
 
 struct Inner {
@@ -62,7 +67,16 @@ impl AppState {
                 control,
                 data,
             }),
+            jwt: Arc::new(
+                purser_jwt::Verifier::new(JwtSettings::default()).map_err(anyhow::Error::msg)?,
+            ),
         })
+    }
+
+    /// Use these bearer-token settings (http to non-loopback issuers, refresh interval).
+    pub fn with_jwt_settings(mut self, settings: JwtSettings) -> anyhow::Result<Self> {
+        self.jwt = Arc::new(purser_jwt::Verifier::new(settings).map_err(anyhow::Error::msg)?);
+        Ok(self)
     }
 }
 

@@ -127,7 +127,13 @@ async fn process(
     })?;
     trace.operation = Some(op.name);
 
-    let caller = crate::auth::authenticate(state, &parts, &body)?;
+    // The Authorization scheme decides: Bearer (CUSTOM_JWT managers, data plane) or SigV4.
+    let (caller, token) = if crate::bearer::is_bearer(&parts.headers) {
+        let (caller, token) = crate::bearer::authenticate(state, op, &parts.headers, &body).await?;
+        (caller, Some(token))
+    } else {
+        (crate::auth::authenticate(state, &parts, &body)?, None)
+    };
     trace.account_id = Some(caller.account_id.clone());
 
     let input = Input {
@@ -138,7 +144,7 @@ async fn process(
     };
     match op.service {
         purser_model::Service::Control => crate::control::dispatch(state, op, &caller, input).await,
-        purser_model::Service::Data => crate::data::dispatch(state, op, &caller, input).await,
+        purser_model::Service::Data => crate::data::dispatch(state, op, caller, token, input).await,
     }
 }
 

@@ -97,6 +97,7 @@ async fn no_secret_in_clear_at_rest() {
     let actor = Actor {
         caller: caller.clone(),
         user_id: Some("alice".into()),
+        token: None,
     };
     let email = "alice.custody@example.org";
     let mut keys: Vec<Vec<u8>> = Vec::new();

@@ -1,0 +1,222 @@
+//! Bearer-token (CUSTOM_JWT) authentication of data-plane requests (B30, B32, B33).
+//!
+//! A request whose Authorization header has the `Bearer` scheme is a bearer request (the
+//! official SDK signs with SigV4 and then overwrites the header, so the other SigV4
+//! headers may still be there: the scheme decides). It carries no access key, so the
+//! account is the one of the request's `paymentManagerArn`; that manager must exist,
+//! use CUSTOM_JWT and be READY (or UPDATING), and the token must pass its
+//! `customJWTAuthorizer` (`purser_jwt`). Every refusal is an AccessDeniedException; until
+//! the token is verified the message does not say whether the manager exists. Neither
+//! the token nor its claims' values are logged or echoed.
+use purser_core::domain::{AuthorizerType, ResourceStatus};
+use purser_core::instruments::TokenIdentity;
+use purser_core::{Caller, CoreError};
+use purser_jwt::{ClaimOperator, ClaimRule, ClaimType, MatchValue, Policy};
+use purser_model::control as m;
+use purser_model::{AwsError, OperationDef, Service};
+use serde_json::Value;
+
+use crate::AppState;
+
+/// Whether the request authenticates with a bearer token (any Authorization header with
+/// the `Bearer` scheme).
+pub fn is_bearer(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .any(|v| scheme_is_bearer(v.as_bytes()))
+}
+
+fn scheme_is_bearer(v: &[u8]) -> bool {
+    v.len() >= 7 && v[..6].eq_ignore_ascii_case(b"bearer") && v[6] == b' '
+}
+
+fn denied(message: impl Into<String>) -> AwsError {
+    AwsError::access_denied(message)
+}
+
+/// Authenticate a bearer request: the account it acts in and the verified token's
+/// identity (manager and subject).
+pub async fn authenticate(
+    state: &AppState,
+    op: &'static OperationDef,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<(Caller, TokenIdentity), AwsError> {
+    if op.service == Service::Control {
+        return Err(denied(
+            "The control plane accepts only SigV4-signed requests; bearer tokens are accepted on the data plane, for payment managers with CUSTOM_JWT authorization.",
+        ));
+    }
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(denied("Send exactly one Authorization header."));
+    };
+    let token = std::str::from_utf8(value.as_bytes())
+        .ok()
+        .filter(|v| scheme_is_bearer(v.as_bytes()))
+        .map(|v| v[7..].trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| denied("The Authorization header carries no bearer token."))?;
+
+    // The manager named by the request: every data-plane operation has paymentManagerArn
+    // in its JSON body.
+    let arn = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("paymentManagerArn")?.as_str().map(str::to_string))
+        .ok_or_else(|| {
+            denied("A bearer request must name its payment manager (paymentManagerArn).")
+        })?;
+    let region = &state.inner.region;
+    let (account, manager_id) = parse_manager_arn(&arn, region).ok_or_else(|| {
+        denied(format!(
+            "The paymentManagerArn does not name a payment manager in this server's region ({region})."
+        ))
+    })?;
+    let caller = Caller {
+        account_id: account.to_string(),
+        region: region.clone(),
+    };
+    let unknown = || {
+        denied(
+            "The payment manager named by paymentManagerArn does not exist, is not READY, or does not accept bearer tokens (CUSTOM_JWT).",
+        )
+    };
+    let manager = match state.inner.control.get_manager(&caller, manager_id).await {
+        Ok(m) => m,
+        Err(CoreError::NotFound(_)) => return Err(unknown()),
+        Err(e) => return Err(crate::errors::to_aws(e)),
+    };
+    if manager.authorizer_type != AuthorizerType::CustomJwt
+        || !matches!(
+            manager.status,
+            ResourceStatus::Ready | ResourceStatus::Updating
+        )
+    {
+        return Err(unknown());
+    }
+    let policy = manager
+        .authorizer
+        .as_ref()
+        .and_then(|a| policy_of(&a.encoded))
+        .ok_or_else(|| {
+            tracing::error!(
+                manager_id,
+                "a CUSTOM_JWT manager's authorizer configuration cannot be read"
+            );
+            AwsError::internal("The payment manager's authorizer configuration cannot be read.")
+        })?;
+    let verified = state.jwt.verify(token, &policy).await.map_err(|d| {
+        tracing::info!(account_id = %caller.account_id, manager_id, reason = d.message(), "bearer token refused");
+        denied(d.message())
+    })?;
+    Ok((
+        caller,
+        TokenIdentity {
+            manager_id: manager_id.to_string(),
+            subject: verified.subject,
+        },
+    ))
+}
+
+/// `arn:aws:bedrock-agentcore:<region>:<12 digits>:payment-manager/<id>` of this region.
+fn parse_manager_arn<'a>(arn: &'a str, region: &str) -> Option<(&'a str, &'a str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [arn_, _partition, service, r, account, resource] = parts[..] else {
+        return None;
+    };
+    let id = resource.strip_prefix("payment-manager/")?;
+    (arn_ == "arn"
+        && service == "bedrock-agentcore"
+        && r == region
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !id.is_empty())
+    .then_some((account, id))
+}
+
+/// The manager's stored `authorizerConfiguration` (its wire JSON) as a policy.
+pub fn policy_of(encoded: &str) -> Option<Policy> {
+    let m::AuthorizerConfiguration::CustomJwtAuthorizer(c) = serde_json::from_str(encoded).ok()?;
+    let rules = c
+        .custom_claims
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| ClaimRule {
+            name: r.inbound_token_claim_name,
+            value_type: match r.inbound_token_claim_value_type {
+                m::InboundTokenClaimValueType::String => ClaimType::String,
+                m::InboundTokenClaimValueType::StringArray => ClaimType::StringArray,
+            },
+            operator: match r.authorizing_claim_match_value.claim_match_operator {
+                m::ClaimMatchOperatorType::Equals => ClaimOperator::Equals,
+                m::ClaimMatchOperatorType::Contains => ClaimOperator::Contains,
+                m::ClaimMatchOperatorType::ContainsAny => ClaimOperator::ContainsAny,
+            },
+            value: match r.authorizing_claim_match_value.claim_match_value {
+                m::ClaimMatchValueType::MatchValueString(s) => MatchValue::One(s),
+                m::ClaimMatchValueType::MatchValueStringList(l) => MatchValue::Many(l),
+            },
+        })
+        .collect();
+    Some(Policy {
+        discovery_url: c.discovery_url,
+        allowed_audience: c.allowed_audience.unwrap_or_default(),
+        allowed_clients: c.allowed_clients.unwrap_or_default(),
+        allowed_scopes: c.allowed_scopes.unwrap_or_default(),
+        custom_claims: rules,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_decides() {
+        assert!(scheme_is_bearer(b"Bearer abc"));
+        assert!(scheme_is_bearer(b"bearer abc"));
+        assert!(!scheme_is_bearer(b"Bearer"));
+        assert!(!scheme_is_bearer(b"AWS4-HMAC-SHA256 Credential=..."));
+        assert!(!scheme_is_bearer(b"Bearerabc"));
+        assert!(!scheme_is_bearer(b""));
+    }
+
+    #[test]
+    fn manager_arns_of_this_region_only() {
+        let arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/m-1";
+        assert_eq!(
+            parse_manager_arn(arn, "us-east-1"),
+            Some(("123456789012", "m-1"))
+        );
+        assert_eq!(parse_manager_arn(arn, "eu-west-1"), None);
+        for bad in [
+            "",
+            "arn:aws:bedrock-agentcore:us-east-1:12345:payment-manager/m-1",
+            "arn:aws:s3:us-east-1:123456789012:payment-manager/m-1",
+            "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/",
+            "arn:aws:bedrock-agentcore:us-east-1:123456789012:connector/m-1",
+        ] {
+            assert_eq!(parse_manager_arn(bad, "us-east-1"), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_from_the_stored_configuration() {
+        let encoded = r#"{"customJWTAuthorizer":{"discoveryUrl":"https://i.example/.well-known/openid-configuration","allowedAudience":["a"],"allowedClients":["c"],"allowedScopes":["s"],"customClaims":[{"inboundTokenClaimName":"groups","inboundTokenClaimValueType":"STRING_ARRAY","authorizingClaimMatchValue":{"claimMatchValue":{"matchValueStringList":["x","y"]},"claimMatchOperator":"CONTAINS_ANY"}}]}}"#;
+        let p = policy_of(encoded).unwrap();
+        assert_eq!(p.allowed_audience, ["a"]);
+        assert_eq!(p.allowed_clients, ["c"]);
+        assert_eq!(p.allowed_scopes, ["s"]);
+        assert_eq!(
+            p.custom_claims,
+            [ClaimRule {
+                name: "groups".into(),
+                value_type: ClaimType::StringArray,
+                operator: ClaimOperator::ContainsAny,
+                value: MatchValue::Many(vec!["x".into(), "y".into()]),
+            }]
+        );
+        assert!(policy_of("{}").is_none());
+    }
+}
