@@ -268,6 +268,8 @@ struct Slot {
     last_attempt: Option<Instant>,
 }
 
+type SharedSlot = Arc<tokio::sync::Mutex<Slot>>;
+
 /// The keys a token may be verified with: the issuer, and the candidate keys.
 #[derive(Debug)]
 pub struct Candidates {
@@ -279,7 +281,8 @@ pub struct Candidates {
 pub struct KeyCache {
     fetch: Arc<dyn Fetch>,
     settings: Settings,
-    slots: Mutex<HashMap<String, (Arc<tokio::sync::Mutex<Slot>>, Instant)>>,
+    /// Per discovery URL: its slot (locked while it is fetched) and when it was last used.
+    slots: Mutex<HashMap<String, (SharedSlot, Instant)>>,
 }
 
 impl KeyCache {
@@ -300,7 +303,7 @@ impl KeyCache {
         self.len() == 0
     }
 
-    fn slot(&self, url: &str, now: Instant) -> Arc<tokio::sync::Mutex<Slot>> {
+    fn slot(&self, url: &str, now: Instant) -> SharedSlot {
         let mut slots = match self.slots.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
@@ -319,7 +322,7 @@ impl KeyCache {
                 slots.remove(&oldest);
             }
         }
-        let slot = Arc::new(tokio::sync::Mutex::new(Slot::default()));
+        let slot: SharedSlot = Arc::new(tokio::sync::Mutex::new(Slot::default()));
         slots.insert(url.to_string(), (slot.clone(), now));
         slot
     }
