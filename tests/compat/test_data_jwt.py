@@ -577,6 +577,36 @@ def test_raw_bearer_requests(jwt_server, plain):
     assert token.encode() not in body
 
 
+def test_custom_claim_rules_that_cannot_match_are_refused(jcp, issuer):
+    """EQUALS takes a STRING claim, CONTAINS / CONTAINS_ANY a STRING_ARRAY one, with one
+    value or a list: another combination would lock every caller out."""
+    from compat_helpers import unique_manager_name
+
+    realm = issuer.realm("rules")
+    bad = [("STRING", "CONTAINS_ANY", {"matchValueStringList": ["a"]}),
+           ("STRING", "EQUALS", {"matchValueStringList": ["a"]}),
+           ("STRING_ARRAY", "EQUALS", {"matchValueString": "a"}),
+           ("STRING_ARRAY", "CONTAINS_ANY", {"matchValueString": "a"}),
+           ("STRING_ARRAY", "CONTAINS", {"matchValueStringList": ["a"]})]
+    for value_type, op, value in bad:
+        rule = {"inboundTokenClaimName": "x", "inboundTokenClaimValueType": value_type,
+                "authorizingClaimMatchValue": {"claimMatchValue": value,
+                                               "claimMatchOperator": op}}
+        cfg = {"customJWTAuthorizer": {"discoveryUrl": realm.discovery_url,
+                                       "customClaims": [STRICT["customClaims"][0], rule]}}
+        err = expect_error(lambda: jcp.create_payment_manager(
+            name=unique_manager_name(), authorizerType="CUSTOM_JWT", roleArn=ROLE_ARN,
+            authorizerConfiguration=cfg), "ValidationException", 400)
+        assert "customClaims.2" in err.response["Error"]["Message"], err.response
+    m = make_jwt_manager(jcp, realm, **STRICT)
+    expect_error(lambda: jcp.update_payment_manager(
+        paymentManagerId=m.manager_id, authorizerType="CUSTOM_JWT",
+        authorizerConfiguration={"customJWTAuthorizer": {
+            "discoveryUrl": realm.discovery_url, "customClaims": [
+                {**STRICT["customClaims"][0], "inboundTokenClaimValueType": "STRING_ARRAY"}]}}),
+        "ValidationException", 400)
+
+
 # ================================================================ official SDK
 
 
@@ -628,3 +658,4 @@ def test_no_token_in_the_log(jwt_server):
             assert t not in log
             # nor its signature alone
             assert t.rsplit(".", 1)[-1] not in log or not t.rsplit(".", 1)[-1]
+

@@ -160,6 +160,31 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
+impl ClaimRule {
+    /// Whether the rule is one of the three meaningful combinations: EQUALS on a STRING
+    /// claim with one value, CONTAINS on a STRING_ARRAY claim with one value,
+    /// CONTAINS_ANY on a STRING_ARRAY claim with a list. Any other rule matches no token.
+    pub fn is_well_formed(&self) -> bool {
+        matches!(
+            (self.value_type, self.operator, &self.value),
+            (ClaimType::String, ClaimOperator::Equals, MatchValue::One(_))
+                | (
+                    ClaimType::StringArray,
+                    ClaimOperator::Contains,
+                    MatchValue::One(_)
+                )
+                | (
+                    ClaimType::StringArray,
+                    ClaimOperator::ContainsAny,
+                    MatchValue::Many(_)
+                )
+        )
+    }
+}
+
+/// What is wrong with a rule that [`ClaimRule::is_well_formed`] refuses.
+pub const RULE_FORMS: &str = "EQUALS takes a STRING claim and matchValueString, CONTAINS a STRING_ARRAY claim and matchValueString, CONTAINS_ANY a STRING_ARRAY claim and matchValueStringList";
+
 fn check_rule(claims: &Map<String, Value>, rule: &ClaimRule) -> Result<(), Denied> {
     let name = &rule.name;
     let op = rule.operator.name();
@@ -203,7 +228,7 @@ fn check_rule(claims: &Map<String, Value>, rule: &ClaimRule) -> Result<(), Denie
 
 fn misconfigured(rule: &ClaimRule) -> Denied {
     Denied::new(format!(
-        "The payment manager's custom claim rule for '{}' cannot match any token: EQUALS takes a STRING claim and matchValueString, CONTAINS a STRING_ARRAY claim and matchValueString, CONTAINS_ANY a STRING_ARRAY claim and matchValueStringList.",
+        "The payment manager's custom claim rule for '{}' cannot match any token: {RULE_FORMS}.",
         rule.name
     ))
 }
@@ -399,6 +424,9 @@ mod tests {
         assert!(check(json!({"roles": ["viewer"]}), &any).is_err());
         assert!(check(json!({"roles": []}), &any).is_err());
 
+        assert!(rule("x", String, Equals, one("a")).is_well_formed());
+        assert!(!rule("x", String, Equals, many(&["a"])).is_well_formed());
+        assert!(!rule("x", StringArray, Equals, one("a")).is_well_formed());
         let bad = p(rule("x", String, ContainsAny, many(&["a"])));
         assert!(
             check(json!({"x": "a"}), &bad)

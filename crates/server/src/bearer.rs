@@ -135,9 +135,38 @@ fn parse_manager_arn<'a>(arn: &'a str, region: &str) -> Option<(&'a str, &'a str
     .then_some((account, id))
 }
 
+/// CreatePaymentManager / UpdatePaymentManager: every custom claim rule must be one that
+/// can match (B33); a rule that cannot would lock every caller out.
+pub fn check_configuration(c: Option<&m::AuthorizerConfiguration>) -> Result<(), CoreError> {
+    let Some(m::AuthorizerConfiguration::CustomJwtAuthorizer(jwt)) = c else {
+        return Ok(());
+    };
+    let policy = policy_from(jwt.clone());
+    for (i, rule) in policy.custom_claims.iter().enumerate() {
+        if !rule.is_well_formed() {
+            return Err(CoreError::validation(
+                &format!(
+                    "authorizerConfiguration.customJWTAuthorizer.customClaims.{}",
+                    i + 1
+                ),
+                format!(
+                    "1 validation error detected: Value at 'authorizerConfiguration.customJWTAuthorizer.customClaims.{}' failed to satisfy constraint: {}",
+                    i + 1,
+                    purser_jwt::policy::RULE_FORMS
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The manager's stored `authorizerConfiguration` (its wire JSON) as a policy.
 pub fn policy_of(encoded: &str) -> Option<Policy> {
     let m::AuthorizerConfiguration::CustomJwtAuthorizer(c) = serde_json::from_str(encoded).ok()?;
+    Some(policy_from(c))
+}
+
+fn policy_from(c: m::CustomJWTAuthorizerConfiguration) -> Policy {
     let rules = c
         .custom_claims
         .unwrap_or_default()
@@ -159,13 +188,13 @@ pub fn policy_of(encoded: &str) -> Option<Policy> {
             },
         })
         .collect();
-    Some(Policy {
+    Policy {
         discovery_url: c.discovery_url,
         allowed_audience: c.allowed_audience.unwrap_or_default(),
         allowed_clients: c.allowed_clients.unwrap_or_default(),
         allowed_scopes: c.allowed_scopes.unwrap_or_default(),
         custom_claims: rules,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -344,6 +344,7 @@ async fn create_manager(
     mut req: m::CreatePaymentManagerRequest,
 ) -> Res<m::CreatePaymentManagerResponse> {
     let idem = idempotency(req.client_token.take(), &req);
+    crate::bearer::check_configuration(req.authorizer_configuration.as_ref())?;
     let input = ManagerInput {
         name: req.name,
         description: req.description,
@@ -404,6 +405,7 @@ async fn update_manager(
     mut req: m::UpdatePaymentManagerRequest,
 ) -> Res<m::UpdatePaymentManagerResponse> {
     let idem = idempotency(req.client_token.take(), &req);
+    crate::bearer::check_configuration(req.authorizer_configuration.as_ref())?;
     let update = ManagerUpdate {
         description: req.description,
         authorizer_type: req.authorizer_type.map(authorizer_type_in),
