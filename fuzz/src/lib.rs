@@ -7,6 +7,7 @@
 //! * [`decode`][]: routing + rest-json binding and model validation
 //!   (`purser_model::find_operation`, `decode_input_value`, `decode_input::<T>`).
 //! * [`sigv4`][]: `purser_sigv4::verify`.
+//! * [`jwt`][]: `purser_jwt` (header gate, JWKS parsing, verification, claim checks).
 //! * [`x402`][]: `purser_chain::x402::parse_exact_evm` and what is built from its
 //!   result.
 //!
@@ -15,6 +16,7 @@
 //! mutations stay meaningful.
 
 pub mod decode;
+pub mod jwt;
 pub mod sigv4;
 pub mod x402;
 
@@ -252,6 +254,11 @@ mod tests {
     #[test]
     fn replay_decode_request() {
         replay("decode_request", crate::decode::check);
+    }
+
+    #[test]
+    fn replay_jwt() {
+        replay("jwt", crate::jwt::check);
     }
 
     #[test]

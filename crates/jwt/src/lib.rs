@@ -176,44 +176,8 @@ impl Verifier {
         instant: Instant,
         now: i64,
     ) -> Result<Verified, Denied> {
-        let malformed =
-            || Denied::new("The bearer token is not a well-formed JWT (JWS compact form).");
-        if token.len() > MAX_TOKEN {
-            return Err(Denied::new(format!(
-                "The bearer token is longer than {MAX_TOKEN} bytes."
-            )));
-        }
-        let parts: Vec<&str> = token.split('.').collect();
-        if parts.len() != 3
-            || parts[0].is_empty()
-            || parts[1].is_empty()
-            || !parts.iter().all(|p| p.bytes().all(is_b64url))
-        {
-            return Err(malformed());
-        }
-        let header: Map<String, Value> = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(parts[0])
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(malformed)?;
-        let alg_text = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or_else(malformed)?;
-        let alg = accepted_alg(alg_text)?;
-        if parts[2].is_empty() {
-            return Err(Denied::new("The bearer token has no signature."));
-        }
-        if header.contains_key("crit") {
-            return Err(Denied::new(
-                "The bearer token's header has critical extensions (crit), which are not supported.",
-            ));
-        }
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(k)) => Some(k.as_str()),
-            Some(_) => return Err(malformed()),
-        };
+        let TokenHeader { alg, kid } = parse_header(token)?;
+        let kid = kid.as_deref();
         let found = self
             .cache
             .candidates(&policy.discovery_url, kid, alg, instant)
@@ -236,7 +200,7 @@ impl Verifier {
                         e.kind(),
                         K::Json(_) | K::Utf8(_) | K::Base64(_) | K::InvalidToken
                     ) {
-                        return Err(malformed());
+                        return Err(malformed_token());
                     }
                     // Anything else (a bad signature, a key the backend refuses): try the
                     // next candidate.
@@ -251,6 +215,61 @@ impl Verifier {
         let subject = policy::check_claims(&claims, &found.issuer, policy, now, self.leeway)?;
         Ok(Verified { subject })
     }
+}
+
+/// What the token's JOSE header says: an accepted algorithm and the key id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenHeader {
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+}
+
+fn malformed_token() -> Denied {
+    Denied::new("The bearer token is not a well-formed JWT (JWS compact form).")
+}
+
+/// Check the token's form (three base64url parts, at most [`MAX_TOKEN`] bytes) and read
+/// its header: `alg` must be an accepted asymmetric algorithm (not `none`, not HMAC), no
+/// `crit`, `kid` a string when present, a non-empty signature part.
+pub fn parse_header(token: &str) -> Result<TokenHeader, Denied> {
+    let malformed = malformed_token;
+    if token.len() > MAX_TOKEN {
+        return Err(Denied::new(format!(
+            "The bearer token is longer than {MAX_TOKEN} bytes."
+        )));
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3
+        || parts[0].is_empty()
+        || parts[1].is_empty()
+        || !parts.iter().all(|p| p.bytes().all(is_b64url))
+    {
+        return Err(malformed());
+    }
+    let header: Map<String, Value> = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[0])
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(malformed)?;
+    let alg_text = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(malformed)?;
+    let alg = accepted_alg(alg_text)?;
+    if parts[2].is_empty() {
+        return Err(Denied::new("The bearer token has no signature."));
+    }
+    if header.contains_key("crit") {
+        return Err(Denied::new(
+            "The bearer token's header has critical extensions (crit), which are not supported.",
+        ));
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return Err(malformed()),
+    };
+    Ok(TokenHeader { alg, kid })
 }
 
 fn is_b64url(b: u8) -> bool {
