@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
@@ -215,27 +216,40 @@ pub fn parse_jwks(doc: &Value) -> Result<Vec<Key>, String> {
         if s(k, "use").is_some_and(|u| u != "sig") {
             continue;
         }
+        // Component sizes are checked here: the verifiers behind `jsonwebtoken` assume
+        // well-sized keys (a short Ed25519 key made one panic).
+        let bytes =
+            |name: &str| s(k, name).and_then(|v| B64URL.decode(v.trim_end_matches('=')).ok());
         let parsed = match (s(k, "kty").as_deref(), s(k, "crv").as_deref()) {
-            (Some("RSA"), _) => match (s(k, "n"), s(k, "e")) {
-                (Some(n), Some(e)) => DecodingKey::from_rsa_components(&n, &e)
+            (Some("RSA"), _) => match (bytes("n"), bytes("e")) {
+                (Some(n), Some(e)) if rsa_sizes_ok(&n, &e) => {
+                    Some((KeyKind::Rsa, DecodingKey::from_rsa_raw_components(&n, &e)))
+                }
+                _ => None,
+            },
+            (Some("EC"), Some(crv @ ("P-256" | "P-384"))) => {
+                let (kind, len) = if crv == "P-256" {
+                    (KeyKind::P256, 32)
+                } else {
+                    (KeyKind::P384, 48)
+                };
+                match (s(k, "x"), s(k, "y"), bytes("x"), bytes("y")) {
+                    (Some(x), Some(y), Some(xb), Some(yb))
+                        if xb.len() == len && yb.len() == len =>
+                    {
+                        DecodingKey::from_ec_components(&x, &y)
+                            .ok()
+                            .map(|d| (kind, d))
+                    }
+                    _ => None,
+                }
+            }
+            (Some("OKP"), Some("Ed25519")) => match (s(k, "x"), bytes("x")) {
+                (Some(x), Some(xb)) if xb.len() == 32 => DecodingKey::from_ed_components(&x)
                     .ok()
-                    .map(|d| (KeyKind::Rsa, d)),
+                    .map(|d| (KeyKind::Ed25519, d)),
                 _ => None,
             },
-            (Some("EC"), Some(crv @ ("P-256" | "P-384"))) => match (s(k, "x"), s(k, "y")) {
-                (Some(x), Some(y)) => DecodingKey::from_ec_components(&x, &y).ok().map(|d| {
-                    let kind = if crv == "P-256" {
-                        KeyKind::P256
-                    } else {
-                        KeyKind::P384
-                    };
-                    (kind, d)
-                }),
-                _ => None,
-            },
-            (Some("OKP"), Some("Ed25519")) => s(k, "x")
-                .and_then(|x| DecodingKey::from_ed_components(&x).ok())
-                .map(|d| (KeyKind::Ed25519, d)),
             _ => None,
         };
         if let Some((kind, decoding)) = parsed {
@@ -251,6 +265,18 @@ pub fn parse_jwks(doc: &Value) -> Result<Vec<Key>, String> {
         }
     }
     Ok(out)
+}
+
+const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// RSA keys of 2048 to 4096 bits with a small odd exponent.
+fn rsa_sizes_ok(n: &[u8], e: &[u8]) -> bool {
+    let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+    let e = &e[e.iter().take_while(|b| **b == 0).count()..];
+    let bits = n
+        .first()
+        .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
+    (2048..=4096).contains(&bits) && !e.is_empty() && e.len() <= 4 && e[e.len() - 1] & 1 == 1
 }
 
 /// What is known of one issuer (per discovery URL).

@@ -360,6 +360,12 @@ fn jwks_parsing_skips_what_it_cannot_use() {
         {"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"},
         {"kty": "RSA", "kid": "broken"},
         {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "ed"},
+        // Wrong sizes (a short Ed25519 key panicked jsonwebtoken's verifier; found by fuzz).
+        {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIa", "kid": "ed-short"},
+        {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA", "kid": "ec-short"},
+        {"kty": "RSA", "n": "3reNnR5otNFnWh3-7k0vIp7z0hgyqmI", "e": "AQAB", "kid": "rsa-short"},
+        {"kty": "RSA", "n": "", "e": "", "kid": "rsa-empty"},
+        {"kty": "RSA", "n": "AAAA", "e": "AQAB", "kid": "rsa-zero"},
         "not an object",
         42
     ]});
