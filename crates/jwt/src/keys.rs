@@ -115,7 +115,7 @@ fn without_url(e: reqwest::Error) -> String {
 }
 
 /// `max-age=N` of a Cache-Control header (`no-store`/`no-cache` count as 0).
-fn max_age(v: &str) -> Option<Duration> {
+pub(crate) fn max_age(v: &str) -> Option<Duration> {
     for part in v.split(',').map(str::trim) {
         if part.eq_ignore_ascii_case("no-store") || part.eq_ignore_ascii_case("no-cache") {
             return Some(Duration::ZERO);

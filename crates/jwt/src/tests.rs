@@ -375,3 +375,16 @@ fn jwks_parsing_skips_what_it_cannot_use() {
     assert!(keys::parse_jwks(&json!({"nokeys": 1})).is_err());
     assert!(keys::parse_jwks(&json!([])).is_err());
 }
+
+#[test]
+fn cache_control_max_age() {
+    use keys::max_age;
+    assert_eq!(
+        max_age("public, max-age=300"),
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+    assert_eq!(max_age("max-age=\"60\""), Some(Duration::from_secs(60)));
+    assert_eq!(max_age("private"), None);
+    assert_eq!(max_age("max-age=-1"), None);
+}
