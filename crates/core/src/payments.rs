@@ -278,6 +278,12 @@ impl DataPlane {
             input.permit2_allowance_limit.as_deref(),
         )
         .map_err(|e| CoreError::validation(&e.field, e.message))?;
+        let amount_field = if input.version == "1" {
+            "paymentInput.cryptoX402.payload.maxAmountRequired"
+        } else {
+            "paymentInput.cryptoX402.payload.amount"
+        };
+        check_payment_ceiling(requirement.amount, amount_field)?;
         // 2. the session
         let now = self.now();
         let session = ctx
@@ -418,6 +424,22 @@ fn format_units(units: u128) -> String {
         Ok(u) => format_usd(u),
         Err(_) => format!("{}.{:06}", units / 1_000_000, units % 1_000_000),
     }
+}
+
+/// B25: every payment has a ceiling, whatever its session says (a session without
+/// `limits` has no budget, not no ceiling): the largest session cap, 10,000 USD, in the
+/// payment's atomic units (USDC: 10,000,000,000).
+fn check_payment_ceiling(amount: u128, field: &str) -> CoreResult<()> {
+    if amount > crate::money::MAX_PAYMENT as u128 {
+        return Err(CoreError::validation(
+            field,
+            format!(
+                "Payment amount exceeds maximum allowed value. Received: {amount}, Maximum: {}",
+                crate::money::MAX_PAYMENT
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn replay_payment(p: Payment, idem: &Idempotency) -> CoreResult<Payment> {
