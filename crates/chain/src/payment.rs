@@ -100,10 +100,11 @@ pub fn parse(input: &PaymentInput) -> Result<Requirement, InputError> {
             payload,
             permit2_allowance_limit,
         } => x402::parse_requirement(version, payload, permit2_allowance_limit.as_deref()),
-        PaymentInput::Mpp { .. } => Err(InputError::new(
-            "paymentType",
-            "paymentType MPP is not supported by this server yet; use CRYPTO_X402.",
-        )),
+        PaymentInput::Mpp {
+            version,
+            www_authenticate_headers,
+            buyer_pays_gas_fees,
+        } => crate::mpp::parse_requirement(version, www_authenticate_headers, *buyer_pays_gas_fees),
     }
 }
 

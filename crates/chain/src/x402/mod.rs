@@ -621,7 +621,7 @@ fn parse_extra(obj: &Map<String, Value>) -> Result<(String, String), X402Error> 
 }
 
 /// Parses `0x` + 40 hex digits (any case, checksum not checked).
-fn parse_address_hex(s: &str) -> Option<[u8; 20]> {
+pub(crate) fn parse_address_hex(s: &str) -> Option<[u8; 20]> {
     let hex_part = s.strip_prefix("0x")?;
     if hex_part.len() != 40 {
         return None;
