@@ -27,13 +27,15 @@ use crate::{RawRequest, check_aws_error};
 pub fn check(data: &[u8]) {
     let req = RawRequest::parse(data);
     let headers = req.header_map();
-    // What `pipeline::Input::decode` passes: the first value of the header, if
-    // it is visible ASCII (`HeaderValue::to_str`).
+    // What `pipeline::Input::decode` passes: every value of the header that is
+    // visible ASCII (`HeaderValue::to_str`), in arrival order.
     let header = |name: &str| {
         headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
             .map(str::to_string)
+            .collect()
     };
 
     let (op, captures) = match find_operation(&req.method, &req.path) {
@@ -76,7 +78,7 @@ struct Args<'a> {
     op: &'static OperationDef,
     uri: &'a [(&'a str, String)],
     query: Option<&'a str>,
-    header: &'a dyn Fn(&str) -> Option<String>,
+    header: &'a dyn Fn(&str) -> Vec<String>,
     body: &'a [u8],
     value: &'a Result<Value, AwsError>,
 }
@@ -283,13 +285,13 @@ mod tests {
     fn every_operation_has_a_typed_decoder() {
         for op in purser_model::operations() {
             // A body that does not parse: both decoders fail the same way.
-            let value = decode_input_value(op, &[], None, &|_| None, b"not json");
+            let value = decode_input_value(op, &[], None, &|_| Vec::new(), b"not json");
             assert!(value.is_err());
             let args = Args {
                 op,
                 uri: &[],
                 query: None,
-                header: &|_| None,
+                header: &|_| Vec::new(),
                 body: b"not json",
                 value: &value,
             };

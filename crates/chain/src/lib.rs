@@ -116,6 +116,8 @@
 mod chain;
 mod config;
 mod error;
+pub mod mpp;
+pub mod payment;
 mod reader;
 pub mod x402;
 

@@ -472,14 +472,10 @@ impl ControlPlane {
             return self.get_manager(caller, &id).await;
         }
         let mut m = self.get_manager(caller, id).await?;
-        match m.status {
-            ResourceStatus::Deleting => return Err(Self::manager_not_found(id)),
-            ResourceStatus::Creating => {
-                return Err(CoreError::Conflict(format!(
-                    "Payment manager '{id}' is still being created; retry when it is READY."
-                )));
-            }
-            _ => {}
+        // A manager still CREATING may be updated (the SDK updates right after create):
+        // it goes to UPDATING and becomes READY when the update completes.
+        if m.status == ResourceStatus::Deleting {
+            return Err(Self::manager_not_found(id));
         }
         if let Some(t) = update.authorizer_type {
             if t != m.authorizer_type && update.authorizer.is_none() {
@@ -702,12 +698,10 @@ impl ControlPlane {
         manager_id: &str,
         id: &str,
     ) -> CoreResult<Connector> {
+        // A connector still CREATING may be updated, like a manager.
         let c = self.get_connector(caller, manager_id, id).await?;
         match c.status {
             ResourceStatus::Deleting => Err(Self::connector_not_found(id)),
-            ResourceStatus::Creating => Err(CoreError::Conflict(format!(
-                "Payment connector '{id}' is still being created; retry when it is READY."
-            ))),
             _ => Ok(c),
         }
     }

@@ -115,6 +115,14 @@ impl DataPlane {
         &self.store
     }
 
+    pub(crate) fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub(crate) fn chains(&self) -> &BalanceReader {
+        &self.chains
+    }
+
     pub(crate) fn ledger(&self) -> &tokio::sync::mpsc::Sender<crate::payments::Intent> {
         &self.ledger
     }

@@ -5,6 +5,9 @@
 pub const MICROS: i64 = 1_000_000;
 /// The largest session cap (B20): 10,000 USD.
 pub const MAX_CAP: i64 = 10_000 * MICROS;
+/// The largest single payment (B25), whatever its session: the largest session cap, the
+/// one ceiling AgentCore publishes, in micro-dollars (= atomic USDC units).
+pub const MAX_PAYMENT: i64 = MAX_CAP;
 
 /// Parse a decimal USD string ("1", "0.10", "10000.000000") into micro-dollars.
 /// At most 6 decimal places; digits and one optional point only; no sign, no exponent.

@@ -10,10 +10,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use purser_chain::Family;
-use purser_chain::x402::{self, Authorization, ExactEvmRequirement};
+use purser_chain::payment::{
+    self, BuildContext, BuildError, PayerSigner, PaymentInput, PaymentType, Signature, ToSign,
+    Unsigned,
+};
 use purser_wallet::Vault;
-use rand::RngCore;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::*;
@@ -34,29 +35,15 @@ pub struct SessionInput {
     pub max_spend: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentKind {
-    CryptoX402,
-    Mpp,
-}
-
-/// The x402 member of ProcessPayment's paymentInput.
-#[derive(Debug, Clone)]
-pub struct X402Input {
-    pub version: String,
-    pub payload: serde_json::Value,
-    pub permit2_allowance_limit: Option<String>,
-}
-
+/// ProcessPayment after wire validation: which session and instrument pay, and what.
 #[derive(Debug, Clone)]
 pub struct PaymentRequest {
     pub manager_arn: String,
     pub session_id: String,
     pub instrument_id: String,
-    pub kind: PaymentKind,
-    /// Which member of the paymentInput union was sent.
-    pub input_kind: PaymentKind,
-    pub x402: Option<X402Input>,
+    pub payment_type: PaymentType,
+    /// The member of the paymentInput union that was sent.
+    pub input: PaymentInput,
 }
 
 fn session_not_found(id: &str) -> CoreError {
@@ -247,37 +234,27 @@ impl DataPlane {
         if let (Some(i), Some(p)) = (idem, ctx.replay) {
             return replay_payment(p, i);
         }
-        // 1. the request
-        if req.kind != req.input_kind {
+        // 1. the request: its kind reads and checks it (B22-B24)
+        let input_type = match req.input {
+            PaymentInput::X402 { .. } => PaymentType::CryptoX402,
+            PaymentInput::Mpp { .. } => PaymentType::Mpp,
+        };
+        if req.payment_type != input_type {
             return Err(CoreError::validation(
                 "paymentInput",
                 format!(
                     "paymentType {} requires paymentInput.{}.",
-                    kind_name(req.kind),
-                    if req.kind == PaymentKind::CryptoX402 {
-                        "cryptoX402"
-                    } else {
-                        "mpp"
+                    req.payment_type.as_str(),
+                    match req.payment_type {
+                        PaymentType::CryptoX402 => "cryptoX402",
+                        PaymentType::Mpp => "mpp",
                     }
                 ),
             ));
         }
-        let Some(input) = req
-            .x402
-            .as_ref()
-            .filter(|_| req.kind == PaymentKind::CryptoX402)
-        else {
-            return Err(CoreError::validation(
-                "paymentType",
-                "paymentType MPP is not supported by this server yet; use CRYPTO_X402.",
-            ));
-        };
-        let requirement = x402::parse_exact_evm(
-            &input.version,
-            &input.payload,
-            input.permit2_allowance_limit.as_deref(),
-        )
-        .map_err(|e| CoreError::validation(&e.field, e.message))?;
+        let requirement =
+            payment::parse(&req.input).map_err(|e| CoreError::validation(&e.field, e.message))?;
+        check_payment_ceiling(requirement.amount, &requirement.amount_field)?;
         // 2. the session
         let now = self.now();
         let session = ctx
@@ -307,10 +284,9 @@ impl DataPlane {
                 ),
             ));
         }
-        if requirement.chain.family() != Family::Ethereum || instrument.network != Network::Ethereum
-        {
+        if requirement.chain.family().as_str() != instrument.network.as_str() {
             return Err(CoreError::validation(
-                "paymentInput.cryptoX402.payload.network",
+                network_field(&req.input),
                 format!(
                     "Network {} does not match payment instrument '{}' on network {}.",
                     requirement.network,
@@ -323,14 +299,14 @@ impl DataPlane {
         //    enforced atomically by the ledger writer.
         let debit = match session.cap {
             None => 0,
-            Some(cap) => match i64::try_from(requirement.amount).ok().filter(|a| *a <= cap) {
+            Some(cap) => match i64::try_from(requirement.debit).ok().filter(|a| *a <= cap) {
                 Some(a) => a,
                 None => {
                     return Err(CoreError::rule(format!(
                         "Insufficient budget in payment session '{}': remaining {} USD, requested {} USD.",
                         session.id,
                         format_usd(cap - session.spent),
-                        format_units(requirement.amount)
+                        format_units(requirement.debit)
                     )));
                 }
             },
@@ -340,15 +316,24 @@ impl DataPlane {
         {
             return Err(insufficient(&session.id, remaining, debit));
         }
-        let from = parse_address(&instrument.wallet_address)?;
-        let mut nonce = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let auth = x402::authorization_for(
-            &requirement,
-            from,
-            now.unix_timestamp().max(0) as u64,
-            nonce,
-        );
+        // 5. what the payer signs, built by the kind (reading the chain if it must: never
+        //    inside the ledger's transaction).
+        let aad = key_aad(&account, &instrument.id);
+        let signer = VaultSigner {
+            vault: self.vault(),
+            aad: &aad,
+            sealed_key: &instrument.sealed_key,
+        };
+        let unsigned = requirement
+            .kind
+            .build(&BuildContext {
+                payer: &instrument.wallet_address,
+                now: now.unix_timestamp().max(0) as u64,
+                chains: self.chains(),
+                signer: &signer,
+            })
+            .await
+            .map_err(build_error)?;
         let payment = Payment {
             account_id: account.clone(),
             id: crate::ids::uuid_v4(),
@@ -358,12 +343,12 @@ impl DataPlane {
             user_id: owner.user_id.clone(),
             client_token: idem.map(|i| i.token.clone()),
             fingerprint: idem.map(|i| i.fingerprint),
-            payment_type: "CRYPTO_X402".into(),
-            version: input.version.clone(),
-            scheme: "exact".into(),
+            payment_type: requirement.payment_type.as_str().into(),
+            version: requirement.version.clone(),
+            scheme: requirement.scheme.clone(),
             network: requirement.network.clone(),
             payer: instrument.wallet_address.clone(),
-            payee: requirement.pay_to.clone(),
+            payee: requirement.payee.clone(),
             asset: requirement.asset.clone(),
             amount: requirement.amount.to_string(),
             debited: debit,
@@ -374,10 +359,9 @@ impl DataPlane {
         let intent = Intent {
             payment,
             sign: SignJob {
-                aad: key_aad(&account, &instrument.id),
+                aad,
                 sealed_key: instrument.sealed_key.clone(),
-                requirement,
-                auth,
+                unsigned,
             },
             reply,
         };
@@ -405,11 +389,55 @@ impl DataPlane {
     }
 }
 
-fn kind_name(k: PaymentKind) -> &'static str {
-    match k {
-        PaymentKind::CryptoX402 => "CRYPTO_X402",
-        PaymentKind::Mpp => "MPP",
+/// The request field that names a payment's network, for a mismatch with the instrument.
+fn network_field(input: &PaymentInput) -> &'static str {
+    match input {
+        PaymentInput::X402 { .. } => "paymentInput.cryptoX402.payload.network",
+        PaymentInput::Mpp { .. } => "paymentInput.mpp.wwwAuthenticateHeaders",
     }
+}
+
+/// A kind's failure to build a payment: nothing was reserved, so nothing is released.
+fn build_error(e: BuildError) -> CoreError {
+    match e {
+        BuildError::Input(e) => CoreError::validation(&e.field, e.message),
+        BuildError::Chain(e) => CoreError::Internal(e.message()),
+        BuildError::Signing => CoreError::Internal("The payment could not be signed.".into()),
+    }
+}
+
+/// The self-custody signer: the instrument's sealed key, opened and zeroized inside
+/// `purser-wallet` for each signature.
+struct VaultSigner<'a> {
+    vault: &'a Vault,
+    aad: &'a [u8],
+    sealed_key: &'a [u8],
+}
+
+impl PayerSigner for VaultSigner<'_> {
+    fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
+        sign_with_vault(self.vault, self.aad, self.sealed_key, what)
+            .map_err(|()| BuildError::Signing)
+    }
+}
+
+/// Sign `what` with a sealed self-custody key: secp256k1 over a digest, or ed25519 over
+/// a Solana message.
+fn sign_with_vault(
+    vault: &Vault,
+    aad: &[u8],
+    sealed_key: &[u8],
+    what: &ToSign,
+) -> Result<Signature, ()> {
+    let signed = match what {
+        ToSign::TypedData { digest, .. } | ToSign::EvmTransaction { digest, .. } => vault
+            .sign_secp256k1_digest(aad, sealed_key, digest)
+            .map(Signature::Secp256k1),
+        ToSign::SolanaMessage { message } => vault
+            .sign_ed25519(aad, sealed_key, message)
+            .map(Signature::Ed25519),
+    };
+    signed.map_err(|e| tracing::error!(error = %e, "signing failed"))
 }
 
 /// Atomic units (6 decimals) as a decimal string, for amounts beyond i64.
@@ -420,6 +448,22 @@ fn format_units(units: u128) -> String {
     }
 }
 
+/// B25: every payment has a ceiling, whatever its session says (a session without
+/// `limits` has no budget, not no ceiling): the largest session cap, 10,000 USD, in the
+/// payment's atomic units (USDC: 10,000,000,000).
+fn check_payment_ceiling(amount: u128, field: &str) -> CoreResult<()> {
+    if amount > crate::money::MAX_PAYMENT as u128 {
+        return Err(CoreError::validation(
+            field,
+            format!(
+                "Payment amount exceeds maximum allowed value. Received: {amount}, Maximum: {}",
+                crate::money::MAX_PAYMENT
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn replay_payment(p: Payment, idem: &Idempotency) -> CoreResult<Payment> {
     if p.fingerprint == Some(idem.fingerprint) {
         Ok(p)
@@ -428,28 +472,12 @@ fn replay_payment(p: Payment, idem: &Idempotency) -> CoreResult<Payment> {
     }
 }
 
-fn parse_address(text: &str) -> CoreResult<[u8; 20]> {
-    let hex = text.strip_prefix("0x").unwrap_or(text);
-    let mut out = [0u8; 20];
-    if hex.len() != 40 {
-        return Err(CoreError::Internal(
-            "stored wallet address is malformed".into(),
-        ));
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| CoreError::Internal("stored wallet address is malformed".into()))?;
-    }
-    Ok(out)
-}
-
 // ----- the ledger writer ---------------------------------------------------------------
 
 struct SignJob {
     aad: Vec<u8>,
     sealed_key: Vec<u8>,
-    requirement: ExactEvmRequirement,
-    auth: Authorization,
+    unsigned: Box<dyn Unsigned>,
 }
 
 pub(crate) struct Intent {
@@ -603,8 +631,8 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
     while let Some((intent, sig)) = signed.next() {
         let mut p = intent.payment;
         match sig {
-            Ok(sig) => {
-                p.output = x402::exact_evm_payload(&intent.sign.auth, &sig).to_string();
+            Ok(output) => {
+                p.output = output.to_string();
                 to_record.push((intent.reply, p));
             }
             Err(()) => {
@@ -714,7 +742,7 @@ fn refusal(session_id: &str, outcome: Reserve, requested: i64) -> CoreError {
 async fn sign_all(
     vault: &Vault,
     items: Vec<Intent>,
-) -> Option<Vec<(Intent, Result<[u8; 65], ()>)>> {
+) -> Option<Vec<(Intent, Result<serde_json::Value, ()>)>> {
     let sign = |vault: &Vault, part: Vec<Intent>| {
         part.into_iter()
             .map(|i| {
@@ -763,9 +791,10 @@ async fn sign_all(
     Some(out)
 }
 
-fn sign_one(vault: &Vault, job: &SignJob) -> Result<[u8; 65], ()> {
-    let digest = x402::transfer_with_authorization_digest(&job.requirement, &job.auth);
-    vault
-        .sign_secp256k1_digest(&job.aad, &job.sealed_key, &digest)
-        .map_err(|e| tracing::error!(error = %e, "signing failed"))
+/// Sign one payment and turn the signature into its output.
+fn sign_one(vault: &Vault, job: &SignJob) -> Result<serde_json::Value, ()> {
+    let signature = sign_with_vault(vault, &job.aad, &job.sealed_key, &job.unsigned.to_sign())?;
+    job.unsigned.finish(&signature).ok_or_else(|| {
+        tracing::error!("a payment was signed by a key of the wrong kind");
+    })
 }

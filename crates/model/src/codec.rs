@@ -2,7 +2,7 @@
 
 use crate::error::AwsError;
 use crate::ops::{Location, OperationDef, ScalarKind};
-use crate::validate::validate_shape;
+use crate::validate::{Violation, validate_shape};
 use serde_json::{Map, Value};
 
 /// Binds and validates an operation's input, returning the normalised JSON value that
@@ -12,16 +12,19 @@ use serde_json::{Map, Value};
 ///    `CannotParse`.
 /// 2. Body keys naming location-bound members are dropped; the URI captures (`uri`, as
 ///    returned by [`crate::find_operation`]), query parameters (form-urlencoded decoding,
-///    first occurrence wins) and headers (`header(name)`) are stored under their member
-///    names. Integer and boolean query/header values are parsed; a value that does not
-///    parse is kept as a string and reported as a type violation.
+///    first occurrence wins) and headers (`header(name)`: every value of the header, in
+///    arrival order) are stored under their member names. A modelled header sent more
+///    than once is a violation naming the member (a proxy that appends its own identity
+///    header must not be silently overridden by the caller's, nor the other way round).
+///    Integer and boolean query/header values are parsed; a value that does not parse is
+///    kept as a string and reported as a type violation.
 /// 3. The value is validated against the input shape; all violations are reported in one
 ///    `ValidationException` (`FieldValidationFailed`).
 pub fn decode_input_value(
     op: &OperationDef,
     uri: &[(&str, String)],
     query: Option<&str>,
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &dyn Fn(&str) -> Vec<String>,
     body: &[u8],
 ) -> Result<Value, AwsError> {
     let mut obj = if body.trim_ascii().is_empty() {
@@ -47,6 +50,7 @@ pub fn decode_input_value(
     let query: Vec<(String, String)> = query
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
+    let mut repeated = Vec::new();
     for lm in op.location_members {
         let raw = match lm.location {
             Location::Uri => uri
@@ -57,14 +61,29 @@ pub fn decode_input_value(
                 .iter()
                 .find(|(k, _)| k == lm.location_name)
                 .map(|(_, v)| v.clone()),
-            Location::Header => header(lm.location_name),
+            Location::Header => {
+                let mut values = header(lm.location_name);
+                if values.len() > 1 {
+                    repeated.push(Violation {
+                        path: lm.member.to_owned(),
+                        constraint: format!(
+                            "Member must be sent once; header {} appears {} times",
+                            lm.location_name,
+                            values.len()
+                        ),
+                        value: None,
+                    });
+                }
+                values.drain(..).next()
+            }
         };
         if let Some(raw) = raw {
             obj.insert(lm.member.to_owned(), typed(lm.kind, raw));
         }
     }
     let mut value = Value::Object(obj);
-    let violations = validate_shape(op.service.shapes(), op.input_shape, &mut value);
+    let mut violations = validate_shape(op.service.shapes(), op.input_shape, &mut value);
+    violations.splice(0..0, repeated);
     if !violations.is_empty() {
         return Err(AwsError::field_violations(&violations));
     }
@@ -76,10 +95,18 @@ pub fn decode_input<T: serde::de::DeserializeOwned>(
     op: &OperationDef,
     uri: &[(&str, String)],
     query: Option<&str>,
-    header: &dyn Fn(&str) -> Option<String>,
+    header: &dyn Fn(&str) -> Vec<String>,
     body: &[u8],
 ) -> Result<T, AwsError> {
-    let value = decode_input_value(op, uri, query, header, body)?;
+    from_validated(op, decode_input_value(op, uri, query, header, body)?)
+}
+
+/// Deserialises a value returned by [`decode_input_value`] (and perhaps completed by the
+/// server, e.g. with a derived idempotency token) into the operation's input type.
+pub fn from_validated<T: serde::de::DeserializeOwned>(
+    op: &OperationDef,
+    value: Value,
+) -> Result<T, AwsError> {
     // The value has passed validation, so a failure here means `T` is not this
     // operation's input type; serde's message could quote the value, so it is dropped.
     serde_json::from_value(value).map_err(|_| {

@@ -23,7 +23,7 @@ pub mod control;
 #[path = "generated/data.rs"]
 pub mod data;
 
-pub use codec::{decode_input, decode_input_value, encode_output};
+pub use codec::{decode_input, decode_input_value, encode_output, from_validated};
 pub use error::AwsError;
 pub use ops::{
     Location, LocationMember, OperationDef, RouteError, ScalarKind, Segment, UriCaptures,

@@ -18,8 +18,8 @@ fn op(service: Service, name: &str) -> &'static OperationDef {
     service.operation(name).unwrap()
 }
 
-fn no_headers(_: &str) -> Option<String> {
-    None
+fn no_headers(_: &str) -> Vec<String> {
+    Vec::new()
 }
 
 /// Decodes a body-only request of `name` into a JSON value.
@@ -213,9 +213,9 @@ fn uri_members_are_validated() {
 fn data_plane_header_member() {
     let (op, uri) = find_operation("POST", "/payments/createPaymentSession").unwrap();
     let header = |name: &str| match name {
-        "X-Amzn-Bedrock-AgentCore-Payments-User-Id" => Some("user-42".to_owned()),
-        "X-Amzn-Bedrock-AgentCore-Payments-Agent-Name" => Some("shopper".to_owned()),
-        _ => None,
+        "X-Amzn-Bedrock-AgentCore-Payments-User-Id" => vec!["user-42".to_owned()],
+        "X-Amzn-Bedrock-AgentCore-Payments-Agent-Name" => vec!["shopper".to_owned()],
+        _ => vec![],
     };
     let body = json!({
         "paymentManagerArn": DATA_MANAGER_ARN,
@@ -239,8 +239,12 @@ fn data_plane_header_member() {
     assert_eq!(req.user_id, None);
 
     // Header values are validated like body values.
-    let long =
-        |name: &str| (name == "X-Amzn-Bedrock-AgentCore-Payments-User-Id").then(|| "u".repeat(121));
+    let long = |name: &str| {
+        (name == "X-Amzn-Bedrock-AgentCore-Payments-User-Id")
+            .then(|| "u".repeat(121))
+            .into_iter()
+            .collect()
+    };
     let e = decode_input_value(op, &uri, None, &long, body.to_string().as_bytes()).unwrap_err();
     assert_eq!(
         fields(&e),
@@ -249,6 +253,38 @@ fn data_plane_header_member() {
             "Member must have length less than or equal to 120"
         )]
     );
+
+    // A modelled header sent twice is refused, naming the member and the header, even
+    // when both values agree; the first value is not silently taken.
+    for (name, member) in [
+        ("X-Amzn-Bedrock-AgentCore-Payments-User-Id", "userId"),
+        ("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name", "agentName"),
+    ] {
+        for second in ["mallory", "user-42"] {
+            let twice = |n: &str| {
+                if n == name {
+                    vec!["user-42".to_owned(), second.to_owned()]
+                } else {
+                    header(n)
+                }
+            };
+            let e = decode_input_value(op, &uri, None, &twice, body.to_string().as_bytes())
+                .unwrap_err();
+            assert_eq!(e.code, "ValidationException");
+            assert_eq!(
+                fields(&e),
+                [(
+                    member,
+                    &*format!("Member must be sent once; header {name} appears 2 times")
+                )]
+            );
+            assert!(
+                e.message.contains(&format!("Value at '{member}'")),
+                "{}",
+                e.message
+            );
+        }
+    }
 }
 
 #[test]

@@ -97,8 +97,7 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config file {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("parsing config file {}", path.display()))?
+            parse_file(path, &text)?
         }
         None => FileConfig::default(),
     };
@@ -211,6 +210,87 @@ fn jwt_settings(
         jwt.min_refresh = std::time::Duration::from_secs(secs);
     }
     Ok(jwt)
+}
+
+/// The keys the file may have (top level and `[[credentials]]`).
+const FILE_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_max_connections",
+    "region",
+    "access_key_id",
+    "secret_access_key",
+    "account_id",
+    "master_key",
+    "credentials",
+    "rpc",
+    "jwt_allow_http",
+    "jwt_refresh_secs",
+];
+
+/// Parse the TOML file. An error names the file, the line and the key, never a value:
+/// toml's own message quotes the offending line (a `master_key` or `secret_access_key`
+/// with it) and serde's quote the offending value, so neither is passed on as it is.
+fn parse_file(path: &Path, text: &str) -> anyhow::Result<FileConfig> {
+    toml::from_str(text).map_err(|e| {
+        let mut at = String::new();
+        let mut line_key = None;
+        if let Some(span) = e.span() {
+            let start = span.start.min(text.len());
+            let line = text.as_bytes()[..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            at = format!(", line {}", line + 1);
+            let key = text
+                .lines()
+                .nth(line)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim().trim_matches('"'));
+            if let Some(key) = key.filter(|k| FILE_KEYS.contains(k)) {
+                at.push_str(&format!(", key `{key}`"));
+            }
+            line_key = key;
+        }
+        anyhow::anyhow!(
+            "parsing config file {}{at}: {}",
+            path.display(),
+            redact_values(e.message(), line_key)
+        )
+    })
+}
+
+/// A toml/serde message with every quoted or backquoted part replaced by `...` unless
+/// it is one of the file's key names or the key written on the offending line ("unknown
+/// field `x`, expected one of ..." stays useful; "invalid type: string \"s3cr3t\"" does
+/// not repeat the value). Only the first line: later lines of toml's messages are hints
+/// that may quote the input.
+fn redact_values(message: &str, line_key: Option<&str>) -> String {
+    let first = message.lines().next().unwrap_or("");
+    let mut out = String::with_capacity(first.len());
+    let mut rest = first;
+    while let Some(open) = rest.find(['`', '"', '\'']) {
+        out.push_str(&rest[..open]);
+        let quote = rest[open..].chars().next().unwrap_or('`');
+        let after = &rest[open + quote.len_utf8()..];
+        match after.find(quote) {
+            Some(close) => {
+                let inner = &after[..close];
+                out.push(quote);
+                let key = FILE_KEYS.contains(&inner) || line_key == Some(inner);
+                out.push_str(if key { inner } else { "..." });
+                out.push(quote);
+                rest = &after[close + quote.len_utf8()..];
+            }
+            None => {
+                out.push_str("...");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn credential(
@@ -376,6 +456,49 @@ account_id = "222222222222"
         let msg = e.unwrap_err().to_string();
         assert!(msg.contains("12 digits"));
         assert!(!msg.contains("a-long-enough-secret"));
+    }
+
+    #[test]
+    fn config_file_errors_name_line_and_key_but_never_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+        let master = "q83vEjRFZ4mJq83vEjRFZ4mJq83vEjRFZ4mJq83vEjQ=";
+        let cases: Vec<(String, &str)> = vec![
+            // a syntax error on a secret's line: toml quotes the line in its message
+            (format!("master_key = \"{master}\nregion = \"x\""), "line 1"),
+            (format!("secret_access_key = '{secret}\n"), "line 1"),
+            // a value of the wrong type: serde quotes the value
+            (
+                format!("region = \"us-east-1\"\nmaster_key = [\"{master}\"]\n"),
+                "line 2, key `master_key`",
+            ),
+            (
+                format!("\n\nsecret_access_key = {{ v = \"{secret}\" }}\n"),
+                "line 3, key `secret_access_key`",
+            ),
+            (
+                "[[credentials]]\naccess_key_id = \"AKIAEXTRAEXTRA000002\"\nsecret_access_key = 12345678901234567\naccount_id = \"222222222222\"\n".to_string(),
+                "line 3, key `secret_access_key`",
+            ),
+            // an unknown key keeps its (harmless) name
+            (
+                format!("mastr_key = \"{master}\"\n"),
+                "unknown field `mastr_key`",
+            ),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&file, &text).unwrap();
+            let args = ServeArgs {
+                config: Some(file.clone()),
+                ..Default::default()
+            };
+            let msg = format!("{:#}", resolve(&args, &env_of(&[])).unwrap_err());
+            assert!(msg.contains(want), "{want:?} not in {msg:?}");
+            for needle in [secret, master, "12345678901234567", "EXAMPLEKEY", "q83vEj"] {
+                assert!(!msg.contains(needle), "{needle} leaked in {msg:?}");
+            }
+        }
     }
 
     #[test]

@@ -22,12 +22,23 @@ fn sigv4_error(e: SigV4Error) -> AwsError {
     AwsError::other(e.code(), e.status(), e.message())
 }
 
+/// Who is calling, and the key that identifies this exact signed request.
+pub struct Authenticated {
+    pub caller: Caller,
+    /// The idempotency key of a request that carries no clientToken: derived from its
+    /// SigV4 signature, which covers the method, path, query, signed headers, body and
+    /// time, so a byte-for-byte replay (within the signature's validity) answers the
+    /// original result instead of acting again (B26). The `sigv4:` prefix is outside
+    /// the clientToken pattern, so no client-chosen token can collide with it.
+    pub replay_key: String,
+}
+
 /// Verify the signature; the verified key decides the account.
 pub fn authenticate(
     state: &AppState,
     parts: &http::request::Parts,
     body: &[u8],
-) -> Result<Caller, AwsError> {
+) -> Result<Authenticated, AwsError> {
     let headers: Vec<(&str, &[u8])> = parts
         .headers
         .iter()
@@ -65,8 +76,11 @@ pub fn authenticate(
                 "The security token included in the request is invalid.",
             )
         })?;
-    Ok(Caller {
-        account_id: cred.account_id.clone(),
-        region: state.inner.region.clone(),
+    Ok(Authenticated {
+        caller: Caller {
+            account_id: cred.account_id.clone(),
+            region: state.inner.region.clone(),
+        },
+        replay_key: format!("sigv4:{}", verified.signature),
     })
 }

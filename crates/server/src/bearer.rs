@@ -17,6 +17,7 @@ use purser_model::{AwsError, OperationDef, Service};
 use serde_json::Value;
 
 use crate::AppState;
+use crate::auth::Authenticated;
 
 /// Whether the request authenticates with a bearer token (any Authorization header with
 /// the `Bearer` scheme).
@@ -35,14 +36,16 @@ fn denied(message: impl Into<String>) -> AwsError {
     AwsError::access_denied(message)
 }
 
-/// Authenticate a bearer request: the account it acts in and the verified token's
-/// identity (manager and subject).
+/// Authenticate a bearer request: the account it acts in, the key of this exact
+/// request (B26: like a SigV4 signature, a byte-for-byte replay answers the original
+/// result), and the verified token's identity (manager and subject).
 pub async fn authenticate(
     state: &AppState,
     op: &'static OperationDef,
-    headers: &http::HeaderMap,
+    parts: &http::request::Parts,
     body: &[u8],
-) -> Result<(Caller, TokenIdentity), AwsError> {
+) -> Result<(Authenticated, TokenIdentity), AwsError> {
+    let headers = &parts.headers;
     if op.service == Service::Control {
         return Err(denied(
             "The control plane accepts only SigV4-signed requests; bearer tokens are accepted on the data plane, for payment managers with CUSTOM_JWT authorization.",
@@ -110,13 +113,35 @@ pub async fn authenticate(
         tracing::info!(account_id = %caller.account_id, manager_id, reason = d.message(), "bearer token refused");
         denied(d.message())
     })?;
+    let replay_key = replay_key(parts, token, body);
     Ok((
-        caller,
+        Authenticated { caller, replay_key },
         TokenIdentity {
             manager_id: manager_id.to_string(),
             subject: verified.subject,
         },
     ))
+}
+
+/// The idempotency key of a bearer request without clientToken: a digest of the method,
+/// path, query, token and body (the token is never stored, only this digest). The
+/// `bearer:` prefix is outside the clientToken pattern.
+fn replay_key(parts: &http::request::Parts, token: &str, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        parts.method.as_str().as_bytes(),
+        parts.uri.path().as_bytes(),
+        parts.uri.query().unwrap_or("").as_bytes(),
+        token.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.update(body);
+    let digest = h.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("bearer:{hex}")
 }
 
 /// `arn:aws:bedrock-agentcore:<region>:<12 digits>:payment-manager/<id>` of this region.

@@ -1,9 +1,10 @@
 //! Data-plane handlers: generated wire types <-> `purser_core::instruments`.
 use purser_chain::Chain;
+use purser_chain::payment::{PaymentInput, PaymentType};
 use purser_core::domain::{Instrument, InstrumentStatus, Network, Payment, Session};
 use purser_core::instruments::{Actor, DataPlane, NewInstrument, TokenIdentity};
 use purser_core::money::format_usd;
-use purser_core::payments::{PaymentKind, PaymentRequest, SessionInput, X402Input};
+use purser_core::payments::{PaymentRequest, SessionInput};
 use purser_core::{Caller, CoreError, CoreResult};
 use purser_model::data as d;
 use purser_model::{AwsError, OperationDef, Timestamp};
@@ -408,16 +409,38 @@ async fn delete_session(
 }
 
 fn payment_view(caller: &Caller, p: Payment) -> CoreResult<d::ProcessPaymentResponse> {
-    let payload: serde_json::Value = serde_json::from_str(&p.output)
-        .map_err(|_| CoreError::Internal("A stored payment output is malformed.".into()))?;
+    let malformed = || CoreError::Internal("A stored payment output is malformed.".into());
+    let output: serde_json::Value = serde_json::from_str(&p.output).map_err(|_| malformed())?;
+    // x402 stores the scheme payload; MPP `{"selectedPaymentId", "paymentCredential"}`.
+    let (payment_type, payment_output) = if p.payment_type == PaymentType::Mpp.as_str() {
+        let text = |k: &str| output.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let (Some(selected_payment_id), Some(payment_credential)) =
+            (text("selectedPaymentId"), text("paymentCredential"))
+        else {
+            return Err(malformed());
+        };
+        (
+            d::PaymentType::Mpp,
+            d::PaymentOutput::Mpp(d::MppPaymentOutput {
+                version: p.version,
+                selected_payment_id,
+                payment_credential,
+            }),
+        )
+    } else {
+        (
+            d::PaymentType::CryptoX402,
+            d::PaymentOutput::CryptoX402(d::CryptoX402PaymentOutput {
+                version: p.version,
+                payload: output,
+            }),
+        )
+    };
     Ok(d::ProcessPaymentResponse {
         payment_manager_arn: purser_core::control::manager_arn(caller, &p.manager_id),
-        payment_type: d::PaymentType::CryptoX402,
+        payment_type,
         status: d::PaymentStatus::ProofGenerated,
-        payment_output: d::PaymentOutput::CryptoX402(d::CryptoX402PaymentOutput {
-            version: p.version,
-            payload,
-        }),
+        payment_output,
         created_at: Timestamp(p.created_at),
         updated_at: Timestamp(p.created_at),
         process_payment_id: p.id,
@@ -433,28 +456,27 @@ async fn process_payment(
 ) -> CoreResult<d::ProcessPaymentResponse> {
     req.agent_name = None;
     let idem = idempotency(req.client_token.take(), &req);
-    let kind = |t: d::PaymentType| match t {
-        d::PaymentType::CryptoX402 => PaymentKind::CryptoX402,
-        d::PaymentType::Mpp => PaymentKind::Mpp,
-    };
-    let (input_kind, x402) = match req.payment_input {
-        d::PaymentInput::CryptoX402(x) => (
-            PaymentKind::CryptoX402,
-            Some(X402Input {
-                version: x.version,
-                payload: x.payload,
-                permit2_allowance_limit: x.permit2_allowance_limit,
-            }),
-        ),
-        d::PaymentInput::Mpp(_) => (PaymentKind::Mpp, None),
+    let input = match req.payment_input {
+        d::PaymentInput::CryptoX402(x) => PaymentInput::X402 {
+            version: x.version,
+            payload: x.payload,
+            permit2_allowance_limit: x.permit2_allowance_limit,
+        },
+        d::PaymentInput::Mpp(m) => PaymentInput::Mpp {
+            version: m.version,
+            www_authenticate_headers: m.www_authenticate_headers,
+            buyer_pays_gas_fees: m.buyer_pays_gas_fees,
+        },
     };
     let request = PaymentRequest {
         manager_arn: req.payment_manager_arn,
         session_id: req.payment_session_id,
         instrument_id: req.payment_instrument_id,
-        kind: kind(req.payment_type),
-        input_kind,
-        x402,
+        payment_type: match req.payment_type {
+            d::PaymentType::CryptoX402 => PaymentType::CryptoX402,
+            d::PaymentType::Mpp => PaymentType::Mpp,
+        },
+        input,
     };
     let p = dp
         .process_payment(&actor(caller, req.user_id), request, idem.as_ref())

@@ -128,12 +128,13 @@ async fn process(
     trace.operation = Some(op.name);
 
     // The Authorization scheme decides: Bearer (CUSTOM_JWT managers, data plane) or SigV4.
-    let (caller, token) = if crate::bearer::is_bearer(&parts.headers) {
-        let (caller, token) = crate::bearer::authenticate(state, op, &parts.headers, &body).await?;
-        (caller, Some(token))
+    let (auth, token) = if crate::bearer::is_bearer(&parts.headers) {
+        let (auth, token) = crate::bearer::authenticate(state, op, &parts, &body).await?;
+        (auth, Some(token))
     } else {
         (crate::auth::authenticate(state, &parts, &body)?, None)
     };
+    let caller = auth.caller;
     trace.account_id = Some(caller.account_id.clone());
 
     let input = Input {
@@ -141,6 +142,7 @@ async fn process(
         query: parts.uri.query(),
         headers: &parts.headers,
         body: &body,
+        replay_key: auth.replay_key,
     };
     match op.service {
         purser_model::Service::Control => crate::control::dispatch(state, op, &caller, input).await,
@@ -154,24 +156,40 @@ pub struct Input<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a http::HeaderMap,
     pub body: &'a [u8],
+    /// The idempotency key of this signed request when it carries no clientToken
+    /// (see `auth::Authenticated::replay_key`).
+    pub replay_key: String,
 }
 
 impl Input<'_> {
-    /// Decode and validate the operation's input against the model.
+    /// Decode and validate the operation's input against the model. An operation with an
+    /// idempotency token whose request carries none gets the request's replay key
+    /// (after validation: the key is deliberately outside the clientToken pattern), so
+    /// a replayed signed request never acts twice (B26).
     pub fn decode<T: serde::de::DeserializeOwned>(
         &self,
         op: &'static purser_model::OperationDef,
     ) -> Result<T, AwsError> {
         // Header values are bytes: UTF-8 when valid, else ISO-8859-1 (what botocore sends
-        // for non-ASCII text), never silently dropped.
+        // for non-ASCII text), never silently dropped. Every value, in arrival order: a
+        // repeated modelled header is refused by the decoder.
         let header = |name: &str| {
-            self.headers.get(name).map(|v| {
-                String::from_utf8(v.as_bytes().to_vec())
-                    .unwrap_or_else(|_| v.as_bytes().iter().map(|&b| b as char).collect())
-            })
+            self.headers
+                .get_all(name)
+                .iter()
+                .map(|v| {
+                    String::from_utf8(v.as_bytes().to_vec())
+                        .unwrap_or_else(|_| v.as_bytes().iter().map(|&b| b as char).collect())
+                })
+                .collect()
         };
         let uri: Vec<(&str, String)> = self.uri.iter().map(|(k, v)| (*k, v.clone())).collect();
-        purser_model::decode_input(op, &uri, self.query, &header, self.body)
+        let mut value = purser_model::decode_input_value(op, &uri, self.query, &header, self.body)?;
+        if let (Some(member), serde_json::Value::Object(obj)) = (op.idempotency_token, &mut value) {
+            obj.entry(member)
+                .or_insert_with(|| serde_json::Value::String(self.replay_key.clone()));
+        }
+        purser_model::from_validated(op, value)
     }
 }
 

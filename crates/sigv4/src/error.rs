@@ -46,8 +46,9 @@ pub enum SigV4Error {
     )]
     SignatureDoesNotMatch,
 
-    /// A signed `x-amz-content-sha256` header is neither `UNSIGNED-PAYLOAD`
-    /// nor the SHA-256 of the body that was received.
+    /// A signed `x-amz-content-sha256` header is not the SHA-256 of the body
+    /// that was received (`UNSIGNED-PAYLOAD` included: the body is always
+    /// authenticated).
     ///
     /// Code `InvalidSignatureException`.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]

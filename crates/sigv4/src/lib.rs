@@ -63,12 +63,15 @@
 //!   User-Id`, ...) are ignored. `host` (or `:authority`) must be signed.
 //!   `x-amz-security-token` is an ordinary signed header: it is not checked
 //!   here. For HTTP/2 the server must pass `:authority` as a `host` header.
-//! * **Payload**: a *signed* `x-amz-content-sha256` header is used verbatim if
-//!   it is `UNSIGNED-PAYLOAD` (the body is then not authenticated) and must
-//!   otherwise equal the SHA-256 of the body received
-//!   ([`SigV4Error::ContentSha256Mismatch`] if not). Without it the SHA-256
-//!   of the body is used. For presigned URLs `UNSIGNED-PAYLOAD` is also
-//!   tried, since botocore presigns with it.
+//! * **Payload**: always the SHA-256 of the body received. These are JSON
+//!   services whose bodies carry what is paid, so the body is always
+//!   authenticated: a *signed* `x-amz-content-sha256` header must equal the
+//!   SHA-256 of the body ([`SigV4Error::ContentSha256Mismatch`] if not, and
+//!   for `UNSIGNED-PAYLOAD` too), and a presigned URL must have been signed
+//!   over the body it carries, as botocore's `SigV4QueryAuth` and `aws-sigv4`
+//!   presign (one presigned with `UNSIGNED-PAYLOAD`, as S3-style presigners
+//!   do, is refused: [`SigV4Error::SignatureDoesNotMatch`]). An unsigned
+//!   `x-amz-content-sha256` header is ignored.
 //!
 //! # Checks, in order
 //!
@@ -173,6 +176,12 @@ pub struct Verified {
     pub region: String,
     /// The service from the credential scope (always `expected_service`).
     pub service: String,
+    /// The verified signature (64 lower-case hex digits). It covers the method,
+    /// path, query, signed headers, body and time, so a byte-for-byte replay
+    /// of a request carries the same signature and another request does not:
+    /// the server derives the idempotency key of a request without a
+    /// clientToken from it.
+    pub signature: String,
 }
 
 /// Resolves an access key id to its secret access key.
@@ -339,19 +348,18 @@ pub fn verify(
         .secret_for(access_key_id)
         .ok_or(SigV4Error::UnrecognizedClient)?;
 
-    // 5. Payload hash and signature.
+    // 5. Payload hash and signature. The hash is always the body's: a signed
+    //    header that declares anything else (UNSIGNED-PAYLOAD included) is refused.
     let body_hash = hex::encode(Sha256::digest(req.body));
-    let payload_hashes: Vec<&str> = match (&signed_content_sha256, &auth.form) {
-        (Some(v), _) if v.as_slice() == UNSIGNED_PAYLOAD.as_bytes() => vec![UNSIGNED_PAYLOAD],
-        (Some(v), _) => {
+    let payload_hash: &str = match &signed_content_sha256 {
+        Some(v) => {
             if !v.eq_ignore_ascii_case(body_hash.as_bytes()) {
                 return Err(SigV4Error::ContentSha256Mismatch);
             }
             // Equal ignoring case, hence ASCII: use it as the client sent it.
-            vec![std::str::from_utf8(v).map_err(|_| SigV4Error::ContentSha256Mismatch)?]
+            std::str::from_utf8(v).map_err(|_| SigV4Error::ContentSha256Mismatch)?
         }
-        (None, Form::Header) => vec![body_hash.as_str()],
-        (None, Form::Presigned { .. }) => vec![body_hash.as_str(), UNSIGNED_PAYLOAD],
+        None => body_hash.as_str(),
     };
 
     let provided = match hex::decode(&auth.signature) {
@@ -366,8 +374,7 @@ pub fn verify(
     let signing_key = derive_signing_key(&secret, scope_date, region, service, terminator);
     let scope_str = &auth.credential[access_key_id.len() + 1..];
 
-    let mut matched = false;
-    for payload_hash in payload_hashes {
+    let matched = {
         let mut creq: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(
             canonical_headers.len() + canonical_uri.len() + canonical_query.len() + 256,
         ));
@@ -393,11 +400,8 @@ pub fn verify(
             .expect("HMAC accepts keys of any length");
         mac.update(string_to_sign.as_bytes());
         // `verify_slice` compares in constant time.
-        if mac.verify_slice(&provided).is_ok() {
-            matched = true;
-            break;
-        }
-    }
+        mac.verify_slice(&provided).is_ok()
+    };
     canonical_headers.zeroize();
     if !matched {
         return Err(SigV4Error::SignatureDoesNotMatch);
@@ -407,6 +411,7 @@ pub fn verify(
         access_key_id: access_key_id.to_owned(),
         region: region.to_owned(),
         service: service.to_owned(),
+        signature: auth.signature.to_ascii_lowercase(),
     })
 }
 

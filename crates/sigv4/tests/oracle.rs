@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use purser_sigv4::SigV4Error;
 
 const ARN_ENCODED: &str =
     "arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Apayment-manager%2Fpm-0a1b2c3d";
@@ -474,7 +475,8 @@ fn content_sha256_header() {
         "The provided 'x-amz-content-sha256' header does not match what was computed."
     );
 
-    // UNSIGNED-PAYLOAD: the body is not covered.
+    // UNSIGNED-PAYLOAD would leave the body unauthenticated: refused, whatever
+    // the body, with the mismatch error (the signature itself is valid).
     let mut spec = Spec::new("PUT", url).body(b"streamed");
     spec.content_sha256 = true;
     spec.unsigned_payload = true;
@@ -483,10 +485,15 @@ fn content_sha256_header() {
         w.header("x-amz-content-sha256").as_deref(),
         Some("UNSIGNED-PAYLOAD")
     );
-    assert_ok(&w, "us-east-1");
-    let mut m = w.clone();
-    m.body = b"anything".to_vec();
-    assert_code(&m, "OK", "unsigned payload");
+    for body in [&b"streamed"[..], b"anything", b""] {
+        let mut m = w.clone();
+        m.body = body.to_vec();
+        assert_eq!(
+            m.verify().unwrap_err(),
+            SigV4Error::ContentSha256Mismatch,
+            "unsigned payload"
+        );
+    }
 
     // An x-amz-content-sha256 header that was not signed is ignored.
     let w = Spec::new("POST", url).body(b"abc").sign();
@@ -553,16 +560,27 @@ fn presigned_urls() {
         );
     }
 
-    // Body: aws-sigv4 presigns with the body hash, botocore with
-    // UNSIGNED-PAYLOAD; both are accepted.
+    // Body: a presigned URL signed over the body it carries (as botocore's
+    // SigV4QueryAuth and aws-sigv4 presign) is accepted, and refused with another
+    // body. One presigned with UNSIGNED-PAYLOAD (as S3-style presigners do) does
+    // not cover the body: refused, whatever it carries.
     let mut spec = Spec::new("POST", "https://example.amazonaws.com/p");
     spec.presign_expires = Some(60);
     spec.body = b"hello";
     let w = spec.sign();
     assert_ok(&w, "us-east-1");
+    let mut m = w.clone();
+    m.body = b"hellO".to_vec();
+    assert_code(&m, "InvalidSignatureException", "presigned, other body");
     spec.unsigned_payload = true;
     let w = spec.sign();
-    let mut m = w.clone();
-    m.body = b"anything".to_vec();
-    assert_code(&m, "OK", "presigned unsigned payload");
+    for body in [&b"hello"[..], b"anything"] {
+        let mut m = w.clone();
+        m.body = body.to_vec();
+        assert_eq!(
+            m.verify().unwrap_err(),
+            SigV4Error::SignatureDoesNotMatch,
+            "presigned unsigned payload"
+        );
+    }
 }

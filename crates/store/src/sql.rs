@@ -416,7 +416,9 @@ impl Store for $store {
     async fn provider_delete(&self, account_id: &str, name: &str) -> StoreResult<ProviderDelete> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "DELETE FROM credential_providers WHERE account_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM connectors WHERE account_id = $1 AND credential_provider = $2)",
+            // A connector that is being deleted no longer holds its provider (the SDK's
+            // rollback deletes connector, manager and provider at once).
+            "DELETE FROM credential_providers WHERE account_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM connectors WHERE account_id = $1 AND credential_provider = $2 AND status <> 'DELETING')",
         )
         .bind(account_id)
         .bind(name)
@@ -552,8 +554,10 @@ impl Store for $store {
         if !lock_live_manager(&mut tx, account_id, id).await? {
             return Ok(ManagerDelete::NotFound);
         }
+        // A connector already being deleted does not block its manager's deletion; the
+        // sweep removes the manager only once its connectors are gone.
         let connectors: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM connectors WHERE account_id = $1 AND manager_id = $2",
+            "SELECT COUNT(*) FROM connectors WHERE account_id = $1 AND manager_id = $2 AND status <> 'DELETING'",
         )
         .bind(account_id)
         .bind(id)
@@ -754,7 +758,7 @@ impl Store for $store {
         let mut changed = 0;
         for sql in [
             "DELETE FROM connectors WHERE status = 'DELETING' AND transition_at <= $1",
-            "DELETE FROM managers WHERE status = 'DELETING' AND transition_at <= $1",
+            "DELETE FROM managers WHERE status = 'DELETING' AND transition_at <= $1 AND NOT EXISTS (SELECT 1 FROM connectors c WHERE c.account_id = managers.account_id AND c.manager_id = managers.id)",
             "UPDATE connectors SET status = 'READY', updated_at = transition_at, transition_at = NULL WHERE status IN ('CREATING', 'UPDATING') AND transition_at <= $1",
             "UPDATE managers SET status = 'READY', updated_at = transition_at, transition_at = NULL WHERE status IN ('CREATING', 'UPDATING') AND transition_at <= $1",
         ] {

@@ -65,6 +65,33 @@ fn spawn_checkpointer(pool: SqlitePool) -> AbortOnDrop {
     }))
 }
 
+/// The database file holds sealed keys and every payment: create it 0600 (like the
+/// master key) before SQLite does, and tighten an existing one and its WAL and
+/// shared-memory files. SQLite creates `-wal` and `-shm` with the mode of the database
+/// file, so they follow.
+fn make_private(file: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let name = file.as_os_str();
+    let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", file.display()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(file)
+        .map_err(io)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = name.to_owned();
+        path.push(suffix);
+        match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Open (creating if missing) the database file at `url` (`sqlite://path`) and apply
     /// pending migrations. An in-memory database is refused: payments must outlive the
@@ -78,6 +105,14 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES);
+        // What sqlx takes for an in-memory database (refused below, after SQLite has
+        // said so itself): `:memory:`, or `mode=memory`.
+        let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let in_memory = database == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+        if !in_memory {
+            make_private(opts.get_filename())?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
@@ -192,10 +227,43 @@ mod tests {
             .join("\n")
     }
 
+    /// The database, its WAL and its shared-memory file are 0600 whatever the umask, and
+    /// a database created 0644 by an earlier version is tightened when opened.
+    #[tokio::test]
+    async fn database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("p.db");
+        let url = format!("sqlite://{}", db.display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let files = ["p.db", "p.db-wal", "p.db-shm"].map(|f| dir.path().join(f));
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        drop(store);
+        for f in &files {
+            if f.exists() {
+                std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let _store = SqliteStore::open(&url).await.unwrap();
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+    }
+
     #[tokio::test]
     async fn an_in_memory_database_is_refused() {
         let err = SqliteStore::open("sqlite::memory:").await.unwrap_err();
         assert!(err.to_string().contains("needs a database file"), "{err}");
+        // ... and leaves no file behind (sqlx names it `file:sqlx-in-memory-N`).
+        let cwd: Vec<_> = std::fs::read_dir(".")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("in-memory"))
+            .collect();
+        assert!(cwd.is_empty(), "{cwd:?}");
     }
 
     /// A list page must stay one range of a covering index however large the table: no

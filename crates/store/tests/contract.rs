@@ -154,30 +154,33 @@ async fn manager_with_connectors_cannot_start_deleting() {
             .unwrap()
             .is_none()
     );
-    // still there until the transition completes
-    assert_eq!(
-        s.manager_start_delete(a, &m.id, later, later, None)
-            .await
-            .unwrap(),
-        ManagerDelete::HasConnectors
-    );
-    s.complete_transitions(later).await.unwrap();
-    assert_eq!(s.connector_get(a, &m.id, &c.id).await.unwrap(), None);
+    // A connector being deleted no longer blocks its manager's deletion (the SDK's
+    // rollback deletes the connector and then the manager at once) ...
+    let m_later = later + Duration::seconds(1);
     match s
-        .manager_start_delete(a, &m.id, later, later, None)
+        .manager_start_delete(a, &m.id, later, t0(), None)
         .await
         .unwrap()
     {
         ManagerDelete::Started(m) => assert_eq!(m.status, ResourceStatus::Deleting),
         other => panic!("{other:?}"),
     }
-    // no connector may be created under a deleting manager
+    // ... no connector may be created under a deleting manager ...
     assert!(
         !s.connector_insert(&connector(a, &m.id, "c2-aaaaaaaaaa"), None)
             .await
             .unwrap()
     );
-    s.complete_transitions(later).await.unwrap();
+    // ... and the manager is removed only once its connectors are gone: its own
+    // transition is due (t0) before the connector's (later).
+    s.complete_transitions(t0()).await.unwrap();
+    assert!(s.connector_get(a, &m.id, &c.id).await.unwrap().is_some());
+    assert_eq!(
+        s.manager_get(a, &m.id).await.unwrap().map(|m| m.status),
+        Some(ResourceStatus::Deleting)
+    );
+    s.complete_transitions(m_later).await.unwrap();
+    assert_eq!(s.connector_get(a, &m.id, &c.id).await.unwrap(), None);
     assert_eq!(s.manager_get(a, &m.id).await.unwrap(), None);
     assert_eq!(
         s.manager_start_delete(a, &m.id, later, later, None)

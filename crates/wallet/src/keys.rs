@@ -230,6 +230,19 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// Sign `message` (e.g. a Solana transaction message) with a sealed ed25519 key.
+    pub fn sign_ed25519(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        message: &[u8],
+    ) -> Result<[u8; 64], VaultError> {
+        use ed25519_dalek::Signer;
+        self.with_ed25519(aad, sealed, |key| key.sign(message).to_bytes())
+    }
+}
+
 #[cfg(test)]
 mod signing_tests {
     use super::*;
@@ -256,6 +269,29 @@ mod signing_tests {
         assert_eq!(eip55(&addr), w.address);
         assert!(
             v.sign_secp256k1_digest(b"other", &w.sealed_key, &digest)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn ed25519_signature_verifies_under_the_wallet_address() {
+        use ed25519_dalek::Verifier;
+        let v = Vault::new(MasterKey::generate());
+        let w = v.create_wallet(KeyKind::Ed25519, b"inst");
+        let sig = v
+            .sign_ed25519(b"inst", &w.sealed_key, b"a message")
+            .unwrap();
+        let public: [u8; 32] = bs58::decode(&w.address)
+            .into_vec()
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+        let sig = ed25519_dalek::Signature::from_bytes(&sig);
+        assert!(key.verify(b"a message", &sig).is_ok());
+        assert!(key.verify(b"another message", &sig).is_err());
+        assert!(
+            v.sign_ed25519(b"other", &w.sealed_key, b"a message")
                 .is_err()
         );
     }

@@ -65,6 +65,7 @@ use serde_json::{Map, Value, json};
 use sha3::{Digest, Keccak256};
 
 use crate::chain::{Chain, Family};
+use crate::payment::{PaymentType, Requirement};
 
 /// The request path of the x402 input.
 const PREFIX: &str = "paymentInput.cryptoX402";
@@ -93,7 +94,8 @@ pub struct X402Error {
 }
 
 impl X402Error {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> X402Error {
+    /// An error about `field` (the full request path).
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> X402Error {
         X402Error {
             field: field.into(),
             message: message.into(),
@@ -180,6 +182,38 @@ fn describe(v: &Value) -> &'static str {
 }
 
 const EVM_NETWORKS: &str = "base, base-sepolia, ethereum, eip155:8453, eip155:84532 or eip155:1";
+
+mod exact_evm;
+
+/// Reads the x402 requirement an agent picked, for whichever scheme and network it
+/// names, as a [`Requirement`] of its kind (see [`crate::payment`]). Today: `exact` on
+/// EVM chains ([`parse_exact_evm`], whose errors also cover every scheme and network not
+/// supported yet).
+pub fn parse_requirement(
+    version: &str,
+    payload: &Value,
+    permit2_allowance_limit: Option<&str>,
+) -> Result<Requirement, X402Error> {
+    let r = parse_exact_evm(version, payload, permit2_allowance_limit)?;
+    let amount_member = if r.version == 1 {
+        "maxAmountRequired"
+    } else {
+        "amount"
+    };
+    Ok(Requirement {
+        payment_type: PaymentType::CryptoX402,
+        version: r.version.to_string(),
+        scheme: "exact".into(),
+        chain: r.chain,
+        network: r.network.clone(),
+        payee: r.pay_to.clone(),
+        asset: r.asset.clone(),
+        amount: r.amount,
+        debit: r.amount,
+        amount_field: format!("{PAYLOAD}.{amount_member}"),
+        kind: Box::new(exact_evm::ExactEvm(r)),
+    })
+}
 
 /// Checks the x402 `PaymentRequirements` object an agent picked (`payload`)
 /// for an `exact` payment on an EVM chain. `version` is
@@ -587,7 +621,7 @@ fn parse_extra(obj: &Map<String, Value>) -> Result<(String, String), X402Error> 
 }
 
 /// Parses `0x` + 40 hex digits (any case, checksum not checked).
-fn parse_address_hex(s: &str) -> Option<[u8; 20]> {
+pub(crate) fn parse_address_hex(s: &str) -> Option<[u8; 20]> {
     let hex_part = s.strip_prefix("0x")?;
     if hex_part.len() != 40 {
         return None;
