@@ -576,6 +576,19 @@ def test_raw_bearer_requests(jwt_server, plain):
     assert json.loads(body)["__type"] == "AccessDeniedException"
     assert token.encode() not in body
 
+    # Without clientToken: the same bytes again answer the original session (B26); another
+    # body is another session.
+    create = {"paymentManagerArn": plain.arn, "expiryTimeInMinutes": 60}
+    auth = [("Authorization", f"Bearer {token}")]
+    status, _, first = post("/payments/createPaymentSession", create, auth)
+    assert status == 201 or status == 200, first
+    status, _, again = post("/payments/createPaymentSession", create, auth)
+    sid = json.loads(first)["paymentSession"]["paymentSessionId"]
+    assert json.loads(again)["paymentSession"]["paymentSessionId"] == sid
+    status, _, other = post("/payments/createPaymentSession",
+                            {**create, "expiryTimeInMinutes": 61}, auth)
+    assert json.loads(other)["paymentSession"]["paymentSessionId"] != sid
+
 
 def test_custom_claim_rules_that_cannot_match_are_refused(jcp, issuer):
     """EQUALS takes a STRING claim, CONTAINS / CONTAINS_ANY a STRING_ARRAY one, with one
