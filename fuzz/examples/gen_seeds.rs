@@ -472,9 +472,11 @@ fn validate(bytes: &[u8]) -> Result<&'static str, String> {
     let headers = req.header_map();
     let header = |n: &str| {
         headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
+            .get_all(n)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
             .map(str::to_owned)
+            .collect::<Vec<_>>()
     };
     let (op, captures) =
         purser_model::find_operation(&req.method, &req.path).map_err(|e| e.to_string())?;
@@ -676,7 +678,14 @@ fn sigv4_seeds(dir: &Path) {
             headers: &hs,
             body: back.body,
         };
-        if let Err(e) = purser_sigv4::verify(&req, &lookup, now, SERVICE) {
+        let verified = purser_sigv4::verify(&req, &lookup, now, SERVICE);
+        if seed.name == "unsigned-payload" {
+            // The body is always authenticated: UNSIGNED-PAYLOAD is refused.
+            assert_eq!(
+                verified.unwrap_err(),
+                purser_sigv4::SigV4Error::ContentSha256Mismatch
+            );
+        } else if let Err(e) = verified {
             panic!("sigv4 seed {} does not verify: {e}", seed.name);
         }
         purser_fuzz::sigv4::check(&bytes);
@@ -772,6 +781,18 @@ fn x402_seeds(dir: &Path) {
         write(dir, &format!("{name}.json-mode"), &bytes);
         n += 1;
     }
+    // An MPP challenge (every input is also read as one): a valid evm charge.
+    let request = json!({
+        "amount": "250000", "currency": Chain::BaseSepolia.usdc_address(), "recipient": PAY_TO,
+        "methodDetails": {"chainId": 84532, "credentialTypes": ["authorization"], "decimals": 6}
+    });
+    let header = format!(
+        "Payment id=\"ch_1\", realm=\"shop.test\", method=\"evm\", intent=\"charge\", request=\"{}\", expires=\"2030-01-01T00:00:00.000Z\", description=\"a \\\"quoted\\\" \\u00e9\"",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, request.to_string())
+    );
+    purser_fuzz::x402::check(header.as_bytes());
+    write(dir, "mpp-evm-challenge", header.as_bytes());
+    n += 1;
     // Structured mode (odd first byte): `arbitrary` reads the rest; any bytes do.
     for (name, rest) in [
         ("structured-zeros", vec![0u8; 96]),

@@ -7,6 +7,10 @@
 //! * odd: the rest feeds `arbitrary` to build a [`NearValid`] requirement: a
 //!   valid one for a random chain, with random perturbations of each member.
 //!
+//! Every input is also read as an MPP `WWW-Authenticate` challenge
+//! (`purser_chain::payment::parse` with `paymentType` MPP): it never panics,
+//! and an error names a field under `paymentInput.mpp`.
+//!
 //! Invariants:
 //! * nothing panics (parsing, `authorization_for`, the EIP-712 digest and typed
 //!   data, `exact_evm_payload`, `x402_header`);
@@ -28,6 +32,7 @@ use serde_json::{Map, Value, json};
 
 /// The whole check for one fuzz input.
 pub fn check(data: &[u8]) {
+    check_mpp(data);
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
@@ -408,5 +413,23 @@ impl NearValid {
             Version::Other(s) => s.clone(),
         };
         (version, Value::Object(obj), self.permit2.clone())
+    }
+}
+
+/// The input as the one MPP challenge of a ProcessPayment.
+fn check_mpp(data: &[u8]) {
+    use purser_chain::payment::{PaymentInput, parse};
+    let header = String::from_utf8_lossy(data).into_owned();
+    let input = PaymentInput::Mpp {
+        version: "1".into(),
+        www_authenticate_headers: vec![header],
+        buyer_pays_gas_fees: None,
+    };
+    if let Err(e) = parse(&input) {
+        assert!(
+            e.field.starts_with("paymentInput.mpp"),
+            "error field outside the MPP input: {e:?}"
+        );
+        assert!(!e.message.is_empty());
     }
 }
