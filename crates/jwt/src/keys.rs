@@ -384,8 +384,11 @@ impl KeyCache {
                 return Err(unreachable());
             }
         }
+        let refreshed = self.refresh(discovery_url, now).await;
+        // Recorded once the attempt has finished: a request dropped mid-fetch (its client
+        // went away) does not stop the next one from trying.
         s.last_attempt = Some(now);
-        match self.refresh(discovery_url, now).await {
+        match refreshed {
             Ok(k) => s.current = Some(k),
             Err(e) => {
                 tracing::warn!(discovery_url, error = %e, "fetching an issuer's signing keys failed");

@@ -16,6 +16,7 @@ const ISS: &str = "https://issuer.test";
 struct FakeIssuer {
     keys: Mutex<Vec<(String, SigningKey)>>,
     down: Mutex<bool>,
+    hang: Mutex<bool>,
     fetches: AtomicUsize,
 }
 
@@ -24,6 +25,7 @@ impl FakeIssuer {
         let i = Arc::new(FakeIssuer {
             keys: Mutex::new(Vec::new()),
             down: Mutex::new(false),
+            hang: Mutex::new(false),
             fetches: AtomicUsize::new(0),
         });
         for k in kids {
@@ -59,6 +61,10 @@ impl FakeIssuer {
 #[async_trait::async_trait]
 impl keys::Fetch for FakeIssuer {
     async fn get_json(&self, url: &str) -> Result<(Value, Option<Duration>), String> {
+        let hang = *self.hang.lock().unwrap();
+        if hang {
+            std::future::pending::<()>().await;
+        }
         if *self.down.lock().unwrap() {
             return Err("connection refused".into());
         }
@@ -294,6 +300,30 @@ async fn an_unreachable_issuer_is_not_hammered() {
     assert_eq!(issuer.jwks_fetches(), 0);
     assert!(
         v.verify_at(&token, &policy(), t0 + Duration::from_secs(31), NOW)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_fetch_dropped_midway_does_not_rate_limit_the_next() {
+    let issuer = FakeIssuer::new(&["k1"]);
+    let v = Verifier::with_fetch(issuer.clone(), settings());
+    let t0 = Instant::now();
+    let token = issuer.sign("k1", claims("a"));
+    *issuer.hang.lock().unwrap() = true;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(20),
+        v.verify_at(&token, &policy(), t0, NOW),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the fetch hangs and its request is dropped"
+    );
+    *issuer.hang.lock().unwrap() = false;
+    assert!(
+        v.verify_at(&token, &policy(), t0 + Duration::from_secs(1), NOW)
             .await
             .is_ok()
     );
