@@ -116,6 +116,7 @@
 mod chain;
 mod config;
 mod error;
+pub mod evm_tx;
 pub mod payment;
 mod reader;
 pub mod x402;
@@ -123,7 +124,7 @@ pub mod x402;
 pub use chain::{Chain, Eip712Domain, Family, USDC_DECIMALS, UnknownChain};
 pub use config::{ConfigError, DEFAULT_TIMEOUT, RpcConfig, TIMEOUT_ENV_VAR};
 pub use error::{ChainError, ChainErrorKind};
-pub use reader::{BalanceReader, MAX_RESPONSE_BYTES};
+pub use reader::{BalanceReader, EvmReceipt, MAX_RESPONSE_BYTES};
 pub use x402::{
     Authorization, ExactEvmRequirement, MAX_TIMEOUT_SECONDS, X402Error, authorization_for,
     checksum_address, domain_separator, exact_evm_payload, parse_exact_evm,
