@@ -8,6 +8,11 @@
 //! ([`exact_evm_payload`]) and, for clients and tests, the `X-PAYMENT` /
 //! `PAYMENT-SIGNATURE` header value ([`x402_header`]).
 //!
+//! `upto` and `exact` through Permit2 (`extra.assetTransferMethod = "permit2"`)
+//! are read by [`parse_requirement`] in `upto_evm` (rules there) and signed as
+//! Permit2 witness permits ([`permit2`]); the members they share with EIP-3009
+//! exact (network, amount, asset, payTo, maxTimeoutSeconds) follow the rules below.
+//!
 //! # Validation ([`parse_exact_evm`])
 //!
 //! Every error is an [`X402Error`] whose `field` is the full request path
@@ -16,8 +21,8 @@
 //!
 //! * `version`: `"1"` or `"2"`.
 //! * `payload`: a JSON object.
-//! * `scheme`: required; only `"exact"`. `"upto"` is rejected as not supported
-//!   yet (and, outside x402 v2 on an EVM network, as undefined there).
+//! * `scheme`: required; `"exact"` (`"upto"` is refused here: [`parse_requirement`]
+//!   reads it).
 //! * `network`: an EVM chain of the [`Chain`] table, spelled either way in
 //!   either version: a v1 name (`base-sepolia`) or CAIP-2 (`eip155:84532`).
 //!   Solana networks are rejected (exact on Solana is not handled here).
@@ -188,9 +193,9 @@ pub mod permit2;
 mod upto_evm;
 
 /// Reads the x402 requirement an agent picked, for whichever scheme and network it
-/// names, as a [`Requirement`] of its kind (see [`crate::payment`]). Today: `exact` on
-/// EVM chains ([`parse_exact_evm`], whose errors also cover every scheme and network not
-/// supported yet).
+/// names, as a [`Requirement`] of its kind (see [`crate::payment`]): `upto` and `exact`
+/// through Permit2 (`upto_evm`), `exact` on EVM chains with EIP-3009 ([`parse_exact_evm`],
+/// whose errors also cover every scheme and network not supported).
 pub fn parse_requirement(
     version: &str,
     payload: &Value,
