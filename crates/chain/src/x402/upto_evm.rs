@@ -47,7 +47,7 @@
 //!    priority`, gas `eth_estimateGas` + 20 % (refused above [`MAX_APPROVE_GAS`]),
 //!    signed by the instrument's key ([`crate::payment::PayerSigner`]), sent with
 //!    `eth_sendRawTransaction`, then its receipt polled (200 ms doubling to 2 s) for at
-//!    most [`APPROVE_RECEIPT_TIMEOUT`].
+//!    most [`APPROVE_RECEIPT_TIMEOUT`] (50 s).
 //! 3. Approves of one wallet on one chain take turns inside a process (a lock per
 //!    wallet), and each re-reads the allowance first, so concurrent payments with the
 //!    same limit send one transaction and never race for a nonce.
@@ -87,8 +87,10 @@ use crate::payment::{
 
 /// The most gas an approve may be given (a USDC approve uses about 50,000).
 pub const MAX_APPROVE_GAS: u64 = 200_000;
-/// How long the approve's receipt is waited for.
-pub const APPROVE_RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the approve's receipt is waited for: under boto3's default 60 s read
+/// timeout, so the client hears the outcome. An approve mined later is found by the
+/// allowance check of the retry, which then sends nothing.
+pub const APPROVE_RECEIPT_TIMEOUT: Duration = Duration::from_secs(50);
 
 const LIMIT_FIELD: &str = "paymentInput.cryptoX402.permit2AllowanceLimit";
 
@@ -220,7 +222,13 @@ fn parse_upto(
         facilitator: Some(facilitator),
         allowance_limit,
     };
-    Ok(requirement("upto", r, p.pay_to, p.asset))
+    Ok(requirement(
+        "upto",
+        r,
+        p.pay_to,
+        p.asset,
+        amount_member(obj),
+    ))
 }
 
 fn parse_exact_permit2(
@@ -274,10 +282,32 @@ fn parse_exact_permit2(
         facilitator: None,
         allowance_limit: None,
     };
-    Ok(requirement("exact", r, p.pay_to, p.asset))
+    Ok(requirement(
+        "exact",
+        r,
+        p.pay_to,
+        p.asset,
+        amount_member(obj),
+    ))
 }
 
-fn requirement(scheme: &str, r: Permit2Requirement, pay_to: String, asset: String) -> Requirement {
+/// The member that carried the amount (v2 spells it `amount`; `maxAmountRequired` is
+/// accepted too).
+fn amount_member(obj: &Map<String, Value>) -> &'static str {
+    if obj.get("amount").is_some_and(|v| !v.is_null()) {
+        "amount"
+    } else {
+        "maxAmountRequired"
+    }
+}
+
+fn requirement(
+    scheme: &str,
+    r: Permit2Requirement,
+    pay_to: String,
+    asset: String,
+    amount_member: &str,
+) -> Requirement {
     Requirement {
         payment_type: PaymentType::CryptoX402,
         version: r.version.to_string(),
@@ -288,7 +318,7 @@ fn requirement(scheme: &str, r: Permit2Requirement, pay_to: String, asset: Strin
         asset,
         amount: r.amount,
         debit: r.amount,
-        amount_field: format!("{PAYLOAD}.amount"),
+        amount_field: format!("{PAYLOAD}.{amount_member}"),
         kind: Box::new(Permit2Kind(r)),
     }
 }
