@@ -265,7 +265,7 @@ mod tests {
         let seed = include_bytes!("../seeds/decode_request/CreatePaymentCredentialProvider.http");
         let req = RawRequest::parse(seed);
         let (op, _) = find_operation(&req.method, &req.path).unwrap();
-        let mut value = decode_input_value(op, &[], None, &|_| None, req.body).unwrap();
+        let mut value = decode_input_value(op, &[], None, &|_| Vec::new(), req.body).unwrap();
         let before = value.clone();
         let mut n = 0;
         perturb_sensitive(
