@@ -494,3 +494,52 @@ def test_official_sdk_pays_upto_with_an_allowance(dp, dp_server, anvil_chain, ma
     assert remaining(dp, p) == "0.60"
     res = verify_with_reference(anvil_chain, req, doc["payload"])
     assert res["isValid"] is True, res
+
+
+# ------------------------------------------------------- the reference client agrees
+
+_REFERENCE_CLIENT = """
+import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
+import { ExactEvmScheme } from "@x402/evm/exact/client";
+let text = "";
+for await (const chunk of process.stdin) text += chunk;
+const req = JSON.parse(text);
+const account = privateKeyToAccount(generatePrivateKey());
+const scheme = req.scheme === "upto" ? new UptoEvmScheme(account) : new ExactEvmScheme(account);
+const out = await scheme.createPaymentPayload(2, req);
+process.stdout.write(JSON.stringify({ address: account.address, ...out }) + "\\n");
+"""
+
+
+def _shape(v):
+    """Keys (JSON member order carries no meaning), recursively; leaves by type."""
+    if isinstance(v, dict):
+        return sorted((k, _shape(x)) for k, x in v.items())
+    return type(v).__name__
+
+
+@pytest.mark.parametrize("kind", ["upto", "exact-permit2"])
+def test_reference_client_signs_the_same_shape(dp, dp_server, make_payer, kind):
+    """`@x402/evm`'s own client (UptoEvmScheme / ExactEvmScheme with assetTransferMethod
+    permit2) signs the same requirement: Purser's payload has its members, with its
+    values but for the signer, the nonce, the signature and the clock."""
+    p = make_payer("1.00")
+    req = upto_requirement() if kind == "upto" else exact_permit2_requirement()
+    t0 = dp_server.now()
+    ours = pay(dp, p, req)["paymentOutput"]["cryptoX402"]["payload"]
+    ref = run_node(["--input-type=module", "-e", _REFERENCE_CLIENT], req)
+    theirs = ref["payload"]
+    assert ref["x402Version"] == 2
+    assert _shape(ours) == _shape(theirs), (ours, theirs)
+    a, b = ours["permit2Authorization"], theirs["permit2Authorization"]
+    for k in ("permitted", "spender", "witness"):
+        assert a[k] == b[k], (k, a[k], b[k])
+    assert b["from"] == ref["address"] and a["from"] == p.address
+    # both: now + maxTimeoutSeconds (Purser's clock is the server's test clock)
+    assert 300 <= int(a["deadline"]) - t0 <= 310
+    assert abs(int(a["deadline"]) - int(b["deadline"])) <= 10
+    # the Python digest used above recovers the reference client's signer too
+    chain_id = int(req["network"].split(":")[1])
+    sig = bytes.fromhex(theirs["signature"][2:])
+    assert ecrecover(permit2_digest(chain_id, b), sig) == ref["address"]
