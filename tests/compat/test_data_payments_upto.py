@@ -422,6 +422,21 @@ def test_concurrent_upto_payments_never_beat_the_cap(dp, dp_server, make_payer):
     assert sum(r["debited"] for r in rows(dp_server, p)) == 900_000
 
 
+def test_concurrent_payments_with_one_limit_send_one_approve(dp, dp_server, anvil_chain,
+                                                             make_payer):
+    """Approves of one wallet take turns and re-read the allowance: eight concurrent
+    payments asking for the same limit send one transaction, and all are signed."""
+    p = make_payer("1.00")
+    fund_gas(anvil_chain, p.address)
+    req = upto_requirement(amount="100000")
+    results = run_concurrently(8, lambda i: pay(dp, p, req, clientToken=client_token(),
+                                                permit2AllowanceLimit="4000000"))
+    assert all(kind == "ok" for kind, _ in results), [r for k, r in results if k != "ok"][:2]
+    assert tx_count(anvil_chain, p.address) == 1
+    assert allowance(anvil_chain, p.address) == 4_000_000
+    assert remaining(dp, p) == "0.20"
+
+
 def test_idempotent_upto(dp, dp_server, anvil_chain, make_payer):
     p = make_payer("1.00")
     fund_gas(anvil_chain, p.address)
