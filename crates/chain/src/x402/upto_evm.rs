@@ -124,7 +124,7 @@ pub(crate) fn parse_permit2_kinds(
 
 /// A checked Permit2 requirement (upto or exact).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Permit2Requirement {
+pub(crate) struct Permit2Requirement {
     pub version: u8,
     pub chain: Chain,
     pub network: String,
