@@ -470,7 +470,7 @@ fn decode_request_seeds(dir: &Path) {
 fn validate(bytes: &[u8]) -> Result<&'static str, String> {
     let req = RawRequest::parse(bytes);
     let headers = req.header_map();
-    let header = |n: &str| {
+    let header = |n: &str| -> Vec<String> {
         headers
             .get_all(n)
             .iter()
@@ -775,6 +775,32 @@ fn x402_seeds(dir: &Path) {
         ("permit2", 0b10010, x402_v2()),
     ];
     for (name, mode, req) in rejected {
+        let mut bytes = vec![mode];
+        bytes.extend(serde_json::to_vec(&req).unwrap());
+        purser_fuzz::x402::check(&bytes);
+        write(dir, &format!("{name}.json-mode"), &bytes);
+        n += 1;
+    }
+    // Permit2 kinds, accepted by `parse_requirement`: upto (with permit2AllowanceLimit,
+    // mode bit 4) and exact through Permit2.
+    let permit2_kinds: [(&str, u8, Value); 2] = [
+        ("upto-v2", 0b10010, {
+            let mut v = x402_v2();
+            v["scheme"] = json!("upto");
+            v["extra"] = json!({"assetTransferMethod": "permit2",
+                                "facilitatorAddress": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"});
+            v
+        }),
+        ("exact-permit2-v2", 0b10, {
+            let mut v = x402_v2();
+            v["extra"] = json!({"assetTransferMethod": "permit2"});
+            v
+        }),
+    ];
+    for (name, mode, req) in permit2_kinds {
+        let limit = (mode & 0x10 != 0).then_some("1000000");
+        let parsed = purser_chain::x402::parse_requirement("2", &req, limit);
+        assert!(parsed.is_ok(), "x402 seed {name}: {parsed:?}");
         let mut bytes = vec![mode];
         bytes.extend(serde_json::to_vec(&req).unwrap());
         purser_fuzz::x402::check(&bytes);

@@ -9,7 +9,7 @@
 //! * [`sigv4`][]: `purser_sigv4::verify`.
 //! * [`jwt`][]: `purser_jwt` (header gate, JWKS parsing, verification, claim checks).
 //! * [`x402`][]: `purser_chain::x402::parse_exact_evm` and what is built from its
-//!   result.
+//!   result, and `parse_requirement` (every x402 kind, upto and Permit2 included).
 //!
 //! `decode_request` and `sigv4` read their input as a small text "HTTP request"
 //! ([`RawRequest::parse`]), so seeds are readable and libFuzzer's text

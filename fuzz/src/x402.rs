@@ -1,4 +1,5 @@
-//! `x402`: `purser_chain::x402::parse_exact_evm` on arbitrary and on
+//! `x402`: `purser_chain::x402::parse_exact_evm` and `parse_requirement` (every
+//! x402 kind: EIP-3009 exact, Permit2 exact, upto) on arbitrary and on
 //! near-valid requirements, and what is built from an accepted one.
 //!
 //! The first input byte picks the mode:
@@ -16,6 +17,8 @@
 //!   data, `exact_evm_payload`, `x402_header`);
 //! * an error's `field` is under `paymentInput.cryptoX402` and its message
 //!   names the field;
+//! * `parse_requirement`: errors as above; an accepted requirement is on an EVM
+//!   chain, debits what it pays (> 0), is `exact` or `upto` (v2 only);
 //! * an accepted requirement is consistent: EVM chain, amount > 0, timeout in
 //!   1..=24 h, the chain's USDC asset, a checksummed non-zero `payTo`, and an
 //!   accepted requirement stays accepted (same result) when re-parsed.
@@ -57,7 +60,39 @@ pub fn check(data: &[u8]) {
     }
 }
 
+/// Every kind, through the dispatcher ProcessPayment uses.
+fn run_any_kind(version: &str, payload: &Value, permit2: Option<&str>) {
+    match purser_chain::x402::parse_requirement(version, payload, permit2) {
+        Err(e) => {
+            assert!(
+                e.field.starts_with("paymentInput.cryptoX402"),
+                "error field outside the x402 input: {e:?}"
+            );
+            assert!(
+                e.message.contains(&e.field),
+                "message does not name its field: {e:?}"
+            );
+        }
+        Ok(r) => {
+            assert_eq!(r.chain.family(), Family::Ethereum, "{r:?}");
+            assert!(r.amount > 0, "{r:?}");
+            assert_eq!(r.debit, r.amount, "{r:?}");
+            assert!(r.scheme == "exact" || r.scheme == "upto", "{r:?}");
+            if r.scheme == "upto" {
+                assert_eq!(r.version, "2", "{r:?}");
+            } else {
+                assert!(permit2.is_none(), "{r:?}");
+            }
+            assert!(
+                r.asset.eq_ignore_ascii_case(r.chain.usdc_address()),
+                "{r:?}"
+            );
+        }
+    }
+}
+
 fn run(version: &str, payload: &Value, permit2: Option<&str>, u: &mut Unstructured<'_>) {
+    run_any_kind(version, payload, permit2);
     let req = match parse_exact_evm(version, payload, permit2) {
         Err(e) => {
             assert!(
@@ -178,6 +213,10 @@ pub struct NearValid {
     extra: Member<()>,
     extra_name: Member<()>,
     extra_version: Member<()>,
+    /// `extra.facilitatorAddress` (upto).
+    extra_facilitator: Member<[u8; 20]>,
+    /// `extra.assetTransferMethod`.
+    extra_method: Member<Method>,
     permit2: Option<String>,
     /// Unrelated members, as a real PaymentRequirements has (`resource`, ...).
     other: Vec<(String, SmallJson)>,
@@ -220,6 +259,13 @@ enum Perturb {
 enum Scheme {
     Exact,
     Upto,
+    Other(String),
+}
+
+#[derive(Debug, Arbitrary)]
+enum Method {
+    Permit2,
+    Eip3009,
     Other(String),
 }
 
@@ -402,6 +448,16 @@ impl NearValid {
         self.extra_version.put(&mut extra, "version", |_| {
             json!(domain.map_or("2", |d| d.version))
         });
+        self.extra_facilitator
+            .put(&mut extra, "facilitatorAddress", |a| {
+                json!(checksum_address(a))
+            });
+        self.extra_method
+            .put(&mut extra, "assetTransferMethod", |m| match m {
+                Method::Permit2 => json!("permit2"),
+                Method::Eip3009 => json!("eip3009"),
+                Method::Other(o) => json!(o),
+            });
         self.extra
             .put(&mut obj, "extra", |_| Value::Object(extra.clone()));
         for (k, v) in &self.other {

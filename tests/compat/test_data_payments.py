@@ -270,7 +270,8 @@ CATALOGUE = [
     # (id, version, requirement overrides, field)
     ("missing-scheme", "2", {"scheme": DROP}, f"{PAYLOAD}.scheme"),
     ("unknown-scheme", "2", {"scheme": "fancy"}, f"{PAYLOAD}.scheme"),
-    ("upto-v2", "2", {"scheme": "upto"}, f"{PAYLOAD}.scheme"),
+    # upto itself is tested in test_data_payments_upto.py; without a facilitator it is refused
+    ("upto-v2", "2", {"scheme": "upto"}, f"{PAYLOAD}.extra.facilitatorAddress"),
     ("upto-v1", "1", {"scheme": "upto"}, f"{PAYLOAD}.scheme"),
     ("missing-network", "2", {"network": DROP}, f"{PAYLOAD}.network"),
     ("unknown-network", "2", {"network": "eip155:999"}, f"{PAYLOAD}.network"),

@@ -101,6 +101,11 @@
 //!   (`@x402/evm`, on anvil) verify and settle authorizations whose digest
 //!   this crate built and a test key signed (skipped without
 //!   `tests/chain/node_modules` unless `CI` is set).
+//! * `tests/x402_permit2.rs` checks `upto` and `exact` through Permit2: the
+//!   catalogue, the Permit2 digests and the EIP-1559 approve against viem vectors,
+//!   the built payload, and the `permit2AllowanceLimit` approve against a loopback
+//!   JSON-RPC mock (on anvil and with the reference facilitator: the compat suite's
+//!   `test_data_payments_upto.py`).
 //!
 //! All test traffic stays on 127.0.0.1.
 //!
@@ -112,10 +117,20 @@
 //! ([`transfer_with_authorization_digest`]), and shapes the scheme payload
 //! ([`exact_evm_payload`]) and client header ([`x402_header`]). It holds no
 //! key material.
+//!
+//! # x402 upto and exact through Permit2
+//!
+//! [`x402::parse_requirement`] sends `upto` and `exact` with
+//! `extra.assetTransferMethod = "permit2"` to `x402/upto_evm.rs`: Permit2
+//! `PermitWitnessTransferFrom` permits ([`x402::permit2`]), and for
+//! `permit2AllowanceLimit` an ERC-20 `approve(Permit2, limit)` sent from the payer's
+//! wallet before the permit is built ([`evm_tx`], and the `evm_*` calls of
+//! [`BalanceReader`]).
 
 mod chain;
 mod config;
 mod error;
+pub mod evm_tx;
 pub mod mpp;
 pub mod payment;
 mod reader;
@@ -124,7 +139,7 @@ pub mod x402;
 pub use chain::{Chain, Eip712Domain, Family, USDC_DECIMALS, UnknownChain};
 pub use config::{ConfigError, DEFAULT_TIMEOUT, RpcConfig, TIMEOUT_ENV_VAR};
 pub use error::{ChainError, ChainErrorKind};
-pub use reader::{BalanceReader, MAX_RESPONSE_BYTES};
+pub use reader::{BalanceReader, EvmReceipt, MAX_RESPONSE_BYTES};
 pub use x402::{
     Authorization, ExactEvmRequirement, MAX_TIMEOUT_SECONDS, X402Error, authorization_for,
     checksum_address, domain_separator, exact_evm_payload, parse_exact_evm,

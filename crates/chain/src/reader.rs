@@ -181,6 +181,198 @@ impl BalanceReader {
     }
 }
 
+// ---- EVM transactions (x402 upto's `approve(Permit2, limit)`; see `x402::upto_evm`) ----
+// Every call goes through `call`: same timeout, redaction and response size limit.
+
+/// The receipt fields Purser reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmReceipt {
+    /// `status`: true for success (0x1), false for a reverted transaction (0x0).
+    pub success: bool,
+    /// The block the transaction was mined in.
+    pub block_number: u64,
+}
+
+impl BalanceReader {
+    /// `eth_call` at `latest`; returns the raw return data.
+    pub async fn evm_call(
+        &self,
+        chain: Chain,
+        to: &[u8; 20],
+        data: &[u8],
+    ) -> Result<Vec<u8>, ChainError> {
+        let result: String = self
+            .call(
+                chain,
+                "eth_call",
+                json!([{ "to": hex0x(to), "data": hex0x(data) }, "latest"]),
+            )
+            .await?;
+        decode_hex_data(&result).map_err(|d| self.malformed(chain, d))
+    }
+
+    /// ERC-20 `allowance(owner, spender)` of `token`, as a 256-bit big-endian word.
+    pub async fn erc20_allowance(
+        &self,
+        chain: Chain,
+        token: &[u8; 20],
+        owner: &[u8; 20],
+        spender: &[u8; 20],
+    ) -> Result<[u8; 32], ChainError> {
+        let mut data = vec![0xdd, 0x62, 0xed, 0x3e];
+        data.extend_from_slice(&[0u8; 12]);
+        data.extend_from_slice(owner);
+        data.extend_from_slice(&[0u8; 12]);
+        data.extend_from_slice(spender);
+        let out = self.evm_call(chain, token, &data).await?;
+        <[u8; 32]>::try_from(out.as_slice()).map_err(|_| {
+            self.malformed(
+                chain,
+                format!("allowance returned {} bytes, not a uint256", out.len()),
+            )
+        })
+    }
+
+    /// `eth_getTransactionCount(address, "pending")`: the next nonce.
+    pub async fn evm_pending_nonce(
+        &self,
+        chain: Chain,
+        address: &[u8; 20],
+    ) -> Result<u64, ChainError> {
+        let q: String = self
+            .call(
+                chain,
+                "eth_getTransactionCount",
+                json!([hex0x(address), "pending"]),
+            )
+            .await?;
+        self.quantity_u64(chain, &q)
+    }
+
+    /// `eth_maxPriorityFeePerGas`, in wei.
+    pub async fn evm_max_priority_fee(&self, chain: Chain) -> Result<u128, ChainError> {
+        let q: String = self
+            .call(chain, "eth_maxPriorityFeePerGas", json!([]))
+            .await?;
+        parse_quantity(&q).map_err(|d| self.malformed(chain, d))
+    }
+
+    /// The base fee of the next block: the last entry of
+    /// `eth_feeHistory(1, "latest", []).baseFeePerGas`, in wei.
+    pub async fn evm_next_base_fee(&self, chain: Chain) -> Result<u128, ChainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct FeeHistory {
+            base_fee_per_gas: Vec<String>,
+        }
+        let h: FeeHistory = self
+            .call(chain, "eth_feeHistory", json!(["0x1", "latest", []]))
+            .await?;
+        let last = h
+            .base_fee_per_gas
+            .last()
+            .ok_or_else(|| self.malformed(chain, "eth_feeHistory has no baseFeePerGas".into()))?;
+        parse_quantity(last).map_err(|d| self.malformed(chain, d))
+    }
+
+    /// `eth_estimateGas({from, to, data})`.
+    pub async fn evm_estimate_gas(
+        &self,
+        chain: Chain,
+        from: &[u8; 20],
+        to: &[u8; 20],
+        data: &[u8],
+    ) -> Result<u64, ChainError> {
+        let q: String = self
+            .call(
+                chain,
+                "eth_estimateGas",
+                json!([{ "from": hex0x(from), "to": hex0x(to), "data": hex0x(data) }]),
+            )
+            .await?;
+        self.quantity_u64(chain, &q)
+    }
+
+    /// `eth_sendRawTransaction`; returns the transaction hash the node reports.
+    pub async fn evm_send_raw_transaction(
+        &self,
+        chain: Chain,
+        raw: &[u8],
+    ) -> Result<[u8; 32], ChainError> {
+        let h: String = self
+            .call(chain, "eth_sendRawTransaction", json!([hex0x(raw)]))
+            .await?;
+        let bytes = decode_hex_data(&h).map_err(|d| self.malformed(chain, d))?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| self.malformed(chain, "the transaction hash is not 32 bytes".into()))
+    }
+
+    /// `eth_getTransactionReceipt`; `None` while the transaction is not mined.
+    pub async fn evm_receipt(
+        &self,
+        chain: Chain,
+        tx_hash: &[u8; 32],
+    ) -> Result<Option<EvmReceipt>, ChainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Receipt {
+            status: Option<String>,
+            block_number: Option<String>,
+        }
+        let r: Option<Receipt> = self
+            .call(chain, "eth_getTransactionReceipt", json!([hex0x(tx_hash)]))
+            .await?;
+        let Some(r) = r else { return Ok(None) };
+        let Some(block) = r.block_number else {
+            return Ok(None);
+        };
+        let block_number = self.quantity_u64(chain, &block)?;
+        let status = r
+            .status
+            .ok_or_else(|| self.malformed(chain, "the receipt has no status".into()))?;
+        let success = match parse_quantity(&status).map_err(|d| self.malformed(chain, d))? {
+            1 => true,
+            0 => false,
+            other => {
+                return Err(self.malformed(chain, format!("receipt status {other}")));
+            }
+        };
+        Ok(Some(EvmReceipt {
+            success,
+            block_number,
+        }))
+    }
+
+    fn quantity_u64(&self, chain: Chain, q: &str) -> Result<u64, ChainError> {
+        let v = parse_quantity(q).map_err(|d| self.malformed(chain, d))?;
+        u64::try_from(v)
+            .map_err(|_| self.malformed(chain, format!("{} does not fit 64 bits", clip(q, 80))))
+    }
+}
+
+fn hex0x(b: &[u8]) -> String {
+    format!("0x{}", hex::encode(b))
+}
+
+/// A JSON-RPC quantity (`0x` + hex digits, at most 128 bits).
+fn parse_quantity(q: &str) -> Result<u128, String> {
+    let Some(h) = q.strip_prefix("0x") else {
+        return Err(format!("{:?} is not a 0x quantity", clip(q, 80)));
+    };
+    if h.is_empty() || h.len() > 32 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{:?} is not a 128-bit 0x quantity", clip(q, 80)));
+    }
+    u128::from_str_radix(h, 16).map_err(|e| format!("bad quantity ({e})"))
+}
+
+/// `0x`-prefixed hex data of even length.
+fn decode_hex_data(s: &str) -> Result<Vec<u8>, String> {
+    let Some(h) = s.strip_prefix("0x") else {
+        return Err("the result is not 0x-prefixed hex".to_string());
+    };
+    hex::decode(h).map_err(|_| format!("{:?} is not hex data", clip(s, 80)))
+}
+
 fn invalid_owner(chain: Chain, owner: &str) -> ChainError {
     ChainError::new(
         chain,

@@ -296,29 +296,16 @@ fn scheme_errors() {
 }
 
 #[test]
-fn upto_is_not_supported_yet() {
+fn parse_exact_evm_reads_exact_only() {
+    // upto is read by `x402::parse_requirement` (x402/upto_evm.rs, tests/x402_permit2.rs);
+    // the EIP-3009 reader refuses it, naming the scheme, whatever else is given.
     let field = format!("{P}.scheme");
     let upto = with(v2_requirement(), "scheme", json!("upto"));
-    let e = err("2", &upto);
-    assert_field(&e, &field);
-    assert!(e.message.contains("upto"), "{}", e.message);
-    assert!(e.message.contains("not supported yet"), "{}", e.message);
-    // Outside v2/EVM upto is invalid anyway (B24).
-    let e = err("1", &upto);
-    assert_field(&e, &field);
-    assert!(e.message.contains("version 2 on EVM"), "{}", e.message);
-    let solana = with(
-        upto.clone(),
-        "network",
-        json!("solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"),
-    );
-    let e = err("2", &solana);
-    assert_field(&e, &field);
-    assert!(e.message.contains("version 2 on EVM"), "{}", e.message);
-    // Even with permit2AllowanceLimit (which belongs to upto), the scheme is
-    // what is reported.
-    let e = parse_exact_evm("2", &upto, Some("1000000")).unwrap_err();
-    assert_field(&e, &field);
+    for (version, limit) in [("2", None), ("1", None), ("2", Some("1000000"))] {
+        let e = parse_exact_evm(version, &upto, limit).unwrap_err();
+        assert_field(&e, &field);
+        assert!(e.message.contains("upto"), "{}", e.message);
+    }
 }
 
 #[test]

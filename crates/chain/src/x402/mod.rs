@@ -8,6 +8,11 @@
 //! ([`exact_evm_payload`]) and, for clients and tests, the `X-PAYMENT` /
 //! `PAYMENT-SIGNATURE` header value ([`x402_header`]).
 //!
+//! `upto` and `exact` through Permit2 (`extra.assetTransferMethod = "permit2"`)
+//! are read by [`parse_requirement`] in `upto_evm` (rules there) and signed as
+//! Permit2 witness permits ([`permit2`]); the members they share with EIP-3009
+//! exact (network, amount, asset, payTo, maxTimeoutSeconds) follow the rules below.
+//!
 //! # Validation ([`parse_exact_evm`])
 //!
 //! Every error is an [`X402Error`] whose `field` is the full request path
@@ -16,8 +21,8 @@
 //!
 //! * `version`: `"1"` or `"2"`.
 //! * `payload`: a JSON object.
-//! * `scheme`: required; only `"exact"`. `"upto"` is rejected as not supported
-//!   yet (and, outside x402 v2 on an EVM network, as undefined there).
+//! * `scheme`: required; `"exact"` (`"upto"` is refused here: [`parse_requirement`]
+//!   reads it).
 //! * `network`: an EVM chain of the [`Chain`] table, spelled either way in
 //!   either version: a v1 name (`base-sepolia`) or CAIP-2 (`eip155:84532`).
 //!   Solana networks are rejected (exact on Solana is not handled here).
@@ -184,16 +189,22 @@ fn describe(v: &Value) -> &'static str {
 const EVM_NETWORKS: &str = "base, base-sepolia, ethereum, eip155:8453, eip155:84532 or eip155:1";
 
 mod exact_evm;
+pub mod permit2;
+mod upto_evm;
 
 /// Reads the x402 requirement an agent picked, for whichever scheme and network it
-/// names, as a [`Requirement`] of its kind (see [`crate::payment`]). Today: `exact` on
-/// EVM chains ([`parse_exact_evm`], whose errors also cover every scheme and network not
-/// supported yet).
+/// names, as a [`Requirement`] of its kind (see [`crate::payment`]): `upto` and `exact`
+/// through Permit2 (`upto_evm`), `exact` on EVM chains with EIP-3009 ([`parse_exact_evm`],
+/// whose errors also cover every scheme and network not supported).
 pub fn parse_requirement(
     version: &str,
     payload: &Value,
     permit2_allowance_limit: Option<&str>,
 ) -> Result<Requirement, X402Error> {
+    // upto, and exact through Permit2 (`extra.assetTransferMethod`): x402/upto_evm.rs
+    if let Some(r) = upto_evm::parse_permit2_kinds(version, payload, permit2_allowance_limit) {
+        return r;
+    }
     let r = parse_exact_evm(version, payload, permit2_allowance_limit)?;
     let amount_member = if r.version == 1 {
         "maxAmountRequired"
@@ -227,68 +238,101 @@ pub fn parse_exact_evm(
     payload: &Value,
     permit2_allowance_limit: Option<&str>,
 ) -> Result<ExactEvmRequirement, X402Error> {
-    let version: u8 = match version {
-        "1" => 1,
-        "2" => 2,
-        other => {
-            let field = format!("{PREFIX}.version");
-            return Err(X402Error::new(
-                &field,
-                format!("{field} must be \"1\" or \"2\", got {}", quoted(other)),
-            ));
-        }
-    };
-
-    let obj = match payload {
-        Value::Object(map) => map,
-        other => {
-            let hint = if other.is_array() {
-                " (pick ONE entry of the merchant's accepts list)"
-            } else {
-                ""
-            };
-            return Err(X402Error::new(
-                PAYLOAD,
-                format!(
-                    "{PAYLOAD} must be a JSON object (an x402 PaymentRequirements), got {}{hint}",
-                    describe(other)
-                ),
-            ));
-        }
-    };
+    let version = parse_version(version)?;
+    let obj = payload_object(payload)?;
 
     // scheme
-    let scheme = required_string(obj, "scheme", "(\"exact\")")?;
+    let scheme = required_string(obj, "scheme", "(\"exact\" or \"upto\")")?;
     match scheme {
         "exact" => {}
         "upto" => {
+            // `parse_requirement` sends upto to `upto_evm`; this function reads exact only.
             let field = format!("{PAYLOAD}.scheme");
-            let evm_network = obj
-                .get("network")
-                .and_then(Value::as_str)
-                .and_then(Chain::from_x402_network)
-                .is_some_and(|c| c.family() == Family::Ethereum);
-            let message = if version == 2 && evm_network {
-                format!("{field} \"upto\" is not supported yet; only \"exact\" is supported")
-            } else {
-                format!(
-                    "{field} \"upto\" is only defined for x402 version 2 on EVM networks (and is not supported yet); only \"exact\" is supported"
-                )
-            };
-            return Err(X402Error::new(field, message));
+            return Err(X402Error::new(
+                &field,
+                format!("{field} \"upto\" is not an EIP-3009 exact payment"),
+            ));
         }
         other => {
             let field = format!("{PAYLOAD}.scheme");
             return Err(X402Error::new(
                 &field,
                 format!(
-                    "{field} {} is not supported; only \"exact\" is supported",
+                    "{field} {} is not supported; only \"exact\" and \"upto\" are supported",
                     quoted(other)
                 ),
             ));
         }
     }
 
+    let (chain, network) = parse_evm_network(obj)?;
+    reject_permit2_allowance_limit(permit2_allowance_limit)?;
+    let p = parse_evm_payment(obj, version, chain, network)?;
+    let (domain_name, domain_version) = parse_extra(obj)?;
+
+    Ok(ExactEvmRequirement {
+        version,
+        chain,
+        network: network.to_string(),
+        amount: p.amount,
+        pay_to: p.pay_to,
+        asset: p.asset,
+        max_timeout_seconds: p.max_timeout_seconds,
+        domain_name,
+        domain_version,
+    })
+}
+
+/// `paymentInput.cryptoX402.version` as 1 or 2.
+fn parse_version(version: &str) -> Result<u8, X402Error> {
+    match version {
+        "1" => Ok(1),
+        "2" => Ok(2),
+        other => {
+            let field = format!("{PREFIX}.version");
+            Err(X402Error::new(
+                &field,
+                format!("{field} must be \"1\" or \"2\", got {}", quoted(other)),
+            ))
+        }
+    }
+}
+
+/// The requirement object.
+fn payload_object(payload: &Value) -> Result<&Map<String, Value>, X402Error> {
+    match payload {
+        Value::Object(map) => Ok(map),
+        other => {
+            let hint = if other.is_array() {
+                " (pick ONE entry of the merchant's accepts list)"
+            } else {
+                ""
+            };
+            Err(X402Error::new(
+                PAYLOAD,
+                format!(
+                    "{PAYLOAD} must be a JSON object (an x402 PaymentRequirements), got {}{hint}",
+                    describe(other)
+                ),
+            ))
+        }
+    }
+}
+
+/// `permit2AllowanceLimit` is for upto only.
+fn reject_permit2_allowance_limit(limit: Option<&str>) -> Result<(), X402Error> {
+    if limit.is_some() {
+        let field = format!("{PREFIX}.permit2AllowanceLimit");
+        return Err(X402Error::new(
+            &field,
+            format!("{field} is only valid with scheme \"upto\"; omit it for scheme \"exact\""),
+        ));
+    }
+    Ok(())
+}
+
+/// `network`: an EVM chain of the table.
+fn parse_evm_network(obj: &Map<String, Value>) -> Result<(Chain, &str), X402Error> {
     // network
     let network = required_string(obj, "network", &format!("(one of {EVM_NETWORKS})"))?;
     let field = format!("{PAYLOAD}.network");
@@ -319,14 +363,28 @@ pub fn parse_exact_evm(
         }
     };
 
-    if permit2_allowance_limit.is_some() {
-        let field = format!("{PREFIX}.permit2AllowanceLimit");
-        return Err(X402Error::new(
-            &field,
-            format!("{field} is only valid with scheme \"upto\"; omit it for scheme \"exact\""),
-        ));
-    }
+    Ok((chain, network))
+}
 
+/// The members every EVM scheme reads the same way.
+struct EvmPayment {
+    amount: u128,
+    /// EIP-55.
+    pay_to: String,
+    pay_to_bytes: [u8; 20],
+    /// The chain's USDC, canonical spelling.
+    asset: String,
+    asset_bytes: [u8; 20],
+    max_timeout_seconds: u64,
+}
+
+/// The amount, `asset`, `payTo` and `maxTimeoutSeconds`, in that order.
+fn parse_evm_payment(
+    obj: &Map<String, Value>,
+    version: u8,
+    chain: Chain,
+    network: &str,
+) -> Result<EvmPayment, X402Error> {
     let amount = parse_amount_members(obj, version)?;
 
     // asset
@@ -385,18 +443,13 @@ pub fn parse_exact_evm(
     }
 
     let max_timeout_seconds = parse_max_timeout(obj)?;
-    let (domain_name, domain_version) = parse_extra(obj)?;
-
-    Ok(ExactEvmRequirement {
-        version,
-        chain,
-        network: network.to_string(),
+    Ok(EvmPayment {
         amount,
         pay_to: checksummed,
+        pay_to_bytes,
         asset: usdc.to_string(),
+        asset_bytes: parse_address_hex(usdc).expect("the chain table's USDC is an address"),
         max_timeout_seconds,
-        domain_name,
-        domain_version,
     })
 }
 
