@@ -20,7 +20,8 @@
 //!   yet (and, outside x402 v2 on an EVM network, as undefined there).
 //! * `network`: an EVM chain of the [`Chain`] table, spelled either way in
 //!   either version: a v1 name (`base-sepolia`) or CAIP-2 (`eip155:84532`).
-//!   Solana networks are rejected (exact on Solana is not handled here).
+//!   Solana networks are rejected here: `exact` on Solana is its own kind
+//!   ([`exact_svm`]), to which [`parse_requirement`] routes it.
 //! * `permit2AllowanceLimit` (a separate request member): only valid with
 //!   `upto`, so any value is rejected for `exact`.
 //! * the amount: `maxAmountRequired` (v1) or `amount` (v2); either member is
@@ -184,16 +185,20 @@ fn describe(v: &Value) -> &'static str {
 const EVM_NETWORKS: &str = "base, base-sepolia, ethereum, eip155:8453, eip155:84532 or eip155:1";
 
 mod exact_evm;
+pub mod exact_svm;
 
 /// Reads the x402 requirement an agent picked, for whichever scheme and network it
 /// names, as a [`Requirement`] of its kind (see [`crate::payment`]). Today: `exact` on
 /// EVM chains ([`parse_exact_evm`], whose errors also cover every scheme and network not
-/// supported yet).
+/// supported yet) and `exact` on Solana ([`exact_svm::parse_exact_svm`]).
 pub fn parse_requirement(
     version: &str,
     payload: &Value,
     permit2_allowance_limit: Option<&str>,
 ) -> Result<Requirement, X402Error> {
+    if exact_svm::applies(payload) {
+        return exact_svm::parse_requirement(version, payload, permit2_allowance_limit);
+    }
     let r = parse_exact_evm(version, payload, permit2_allowance_limit)?;
     let amount_member = if r.version == 1 {
         "maxAmountRequired"
@@ -298,14 +303,14 @@ pub fn parse_exact_evm(
             return Err(X402Error::new(
                 &field,
                 format!(
-                    "{field} {}: exact on Solana is not supported by this module (EVM networks only: {EVM_NETWORKS})",
+                    "{field} {}: exact on Solana is read by exact_svm (parse_exact_svm), not by the EVM kind (EVM networks only: {EVM_NETWORKS})",
                     quoted(network)
                 ),
             ));
         }
         None => {
             let solana = if network.starts_with("solana") {
-                " (exact on Solana is not supported by this module)"
+                " (exact on Solana is read by exact_svm, not by the EVM kind)"
             } else {
                 ""
             };
