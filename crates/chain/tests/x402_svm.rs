@@ -522,3 +522,36 @@ fn account_order_follows_kit() {
     let lower = |s: &str| s.to_ascii_lowercase();
     assert!(lower(&keys[2]) < lower(&keys[3]), "{keys:?}");
 }
+
+/// The wire transaction the reference client (`@x402/svm` 2.27.0 `exact/client`
+/// `ExactSvmScheme.createPaymentPayload(2, ...)`, run by tests/chain/svm_facilitator.mjs
+/// `client`) built for: payer = the ed25519 key of seed [0x11; 32], fee payer = svm.mjs's
+/// test key, payTo CZ8Y.., 125000 of devnet USDC, extra.memo "purser-fixed-memo",
+/// extra.recentBlockhash = base58([5; 32]). ed25519 signatures are deterministic, so
+/// Purser's transaction must equal it byte for byte.
+const REFERENCE_TX: &str = "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACnZSmVL00oKqKCHqHgnCx0GNWAn68L5Cjun9f4EtYuE31fUk5oYuuRsUsGgYxXJ7CkVa25ZoewSwEQTl63lboCgAIBBAgNdVB1TggApdI37vWCYDV2a5s+WhWGipQKsomVh4jjsNBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3LJZwUp6SqEIBGTnMEffMlzu14YuywaJ72NuH2QuzY+v1eyWkSAXpELL8flgSsCFvr5brwD38EPdxkuw9LCs50jtELLORIVfxOpM9ATQoLQMrX/7NAaLb8bd5BgjfAC6nAwZGb+UhFzL/7K26csOb57yM5bvF9xJrLEObOkAAAAAFSlNamSkhBk0k6HFg2jh8fDW13bySu4HkH6hAQQVEjQbd9uHXZaGT2cvhRs7reawctIXtX1s3kTqM9YV+/wCpBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUEBQAFAiBOAAAFAAkDAQAAAAAAAAAHBAIEAwEKDEjoAQAAAAAABgYAEXB1cnNlci1maXhlZC1tZW1vAA==";
+
+#[test]
+fn same_transaction_as_the_reference_client() {
+    let key = SigningKey::from_bytes(&[0x11u8; 32]);
+    let payer: Address = key.verifying_key().to_bytes();
+    assert_eq!(
+        address_string(&payer),
+        "F25s3DdjXdCxYBhh2z8FBusVEMT4b9bGNFVKJi3wFoF4"
+    );
+    let fee_payer = addr("uY46ibBrA5pEsx4z8iiQ6BpNeBuMR6weo4u2ubREB9q");
+    let ixs = payment_instructions(
+        &payer,
+        &addr(PAY_TO),
+        &addr(DEVNET_MINT),
+        125_000,
+        b"purser-fixed-memo",
+    );
+    let msg = build_transaction_message(&fee_payer, &[5u8; 32], &ixs);
+    let sig = key.sign(&msg.bytes).to_bytes();
+    let wire = wire_transaction(&msg, &[(payer, sig)]);
+    let reference = base64::engine::general_purpose::STANDARD
+        .decode(REFERENCE_TX)
+        .unwrap();
+    assert_eq!(wire, reference);
+}
