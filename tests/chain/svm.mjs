@@ -24,7 +24,7 @@
 // addresses. The facilitator key is derived from a fixed test seed and funded with SOL.
 import http from "node:http";
 import { fileURLToPath } from "node:url";
-import { LiteSVM, FailedTransactionMetadata } from "litesvm";
+import { createRequire } from "node:module";
 import {
   address,
   getAddressEncoder,
@@ -32,12 +32,19 @@ import {
   getBase58Decoder,
   getBase64Encoder,
   getTransactionDecoder,
+  getProgramDerivedAddress,
   createKeyPairSignerFromPrivateKeyBytes,
-  lamports,
 } from "@solana/kit";
-import { findAssociatedTokenPda } from "@solana-program/token";
+
+// The litesvm native binding (npm `litesvm-linux-x64-gnu`, the package the `litesvm`
+// wrapper loads on this platform; the wrapper itself is not installed because its
+// lockfile entry would need every platform's binding, which the registry here lacks).
+// PURSER_LITESVM_BINDING names another binding package or .node file.
+const require = createRequire(import.meta.url);
+const native = require(process.env.PURSER_LITESVM_BINDING ?? "litesvm-linux-x64-gnu");
 
 export const TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
+export const ATA_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL";
 export const USDC_MINTS = {
   solana: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
   "solana-devnet": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
@@ -84,6 +91,39 @@ function parseTokenAccount(data) {
   };
 }
 
+/** The associated token account of `owner` for `mint` (classic SPL Token). */
+export async function ata(owner, mint) {
+  const [pda] = await getProgramDerivedAddress({
+    programAddress: address(ATA_PROGRAM),
+    seeds: [enc.encode(address(owner)), enc.encode(address(TOKEN_PROGRAM)), enc.encode(address(mint))],
+  });
+  return pda;
+}
+
+/** A small facade over the native LiteSvm with base58 addresses. */
+class Svm {
+  constructor() {
+    this.inner = new native.LiteSvm(); // builtins, default programs (SPL Token, Memo, ...), sysvars
+  }
+  account(addr) {
+    const a = this.inner.getAccount(enc.encode(address(addr)));
+    if (a === null) return null;
+    return { lamports: a.lamports(), data: a.data(), owner: dec.decode(a.owner()), executable: a.executable() };
+  }
+  setAccount(addr, { lamports, data, owner, executable = false }) {
+    this.inner.setAccount(enc.encode(address(addr)), new native.Account(BigInt(lamports), data, enc.encode(address(owner)), executable, 0n));
+  }
+  programAccounts(program) {
+    return this.inner.getProgramAccounts(enc.encode(address(program))).map((x) => {
+      const a = x.account();
+      return { address: dec.decode(x.address), lamports: a.lamports(), data: a.data() };
+    });
+  }
+  slot() {
+    return Number(this.inner.getClock().slot);
+  }
+}
+
 class RpcError extends Error {
   constructor(code, message) {
     super(message);
@@ -92,29 +132,22 @@ class RpcError extends Error {
 }
 
 export async function createSvm() {
-  const svm = new LiteSVM();
+  const svm = new Svm();
   const feePayer = await createKeyPairSignerFromPrivateKeyBytes(FACILITATOR_SEED);
-  svm.airdrop(feePayer.address, lamports(100_000_000_000n));
-  const rentMint = svm.minimumBalanceForRentExemption(82n);
+  svm.inner.airdrop(enc.encode(feePayer.address), 100_000_000_000n);
+  const rentMint = svm.inner.minimumBalanceForRentExemption(82n);
   for (const mint of Object.values(USDC_MINTS)) {
-    svm.setAccount({
-      address: address(mint),
-      data: mintData(feePayer.address),
-      executable: false,
-      lamports: lamports(rentMint),
-      programAddress: address(TOKEN_PROGRAM),
-      space: 82n,
-    });
+    svm.setAccount(mint, { lamports: rentMint, data: mintData(feePayer.address), owner: TOKEN_PROGRAM });
   }
   return { svm, feePayer };
 }
 
 export function makeHandler({ svm, feePayer }) {
   const statuses = new Map(); // signature -> {slot, err}
-  const rentToken = svm.minimumBalanceForRentExemption(165n);
-  const context = () => ({ apiVersion: "2.2.0", slot: Number(svm.getClock().slot) });
+  const rentToken = svm.inner.minimumBalanceForRentExemption(165n);
+  const context = () => ({ apiVersion: "2.2.0", slot: svm.slot() });
 
-  function tokenAccountJson(pubkey, acct, info) {
+  function tokenAccountJson(pubkey, lamports, info) {
     return {
       pubkey,
       account: {
@@ -138,7 +171,7 @@ export function makeHandler({ svm, feePayer }) {
           space: 165,
         },
         executable: false,
-        lamports: Number(acct.lamports),
+        lamports: Number(lamports),
         owner: TOKEN_PROGRAM,
         rentEpoch: 0,
         space: 165,
@@ -146,40 +179,31 @@ export function makeHandler({ svm, feePayer }) {
     };
   }
 
-  function decodeTx(b64) {
+  function txBytes(b64) {
     if (typeof b64 !== "string") throw new RpcError(-32602, "transaction must be a base64 string");
-    return getTransactionDecoder().decode(getBase64Encoder().encode(b64));
+    const bytes = getBase64Encoder().encode(b64);
+    getTransactionDecoder().decode(bytes); // must be a well-formed transaction
+    return bytes;
   }
 
-  function simulate(tx, sigVerify) {
-    svm.withSigverify(!!sigVerify);
-    try {
-      return svm.simulateTransaction(tx);
-    } finally {
-      svm.withSigverify(true);
-    }
-  }
-
-  function errJson(failed) {
-    return JSON.parse(JSON.stringify(failed.err(), (_, v) => (typeof v === "bigint" ? v.toString() : v)) ?? "null") ?? { failed: failed.toString() };
-  }
+  const plain = (v) => JSON.parse(JSON.stringify(v ?? null, (_, x) => (typeof x === "bigint" ? x.toString() : x)));
+  const errJson = (failed) => plain(failed.err()) ?? { failed: failed.toString() };
 
   const methods = {
     getLatestBlockhash: () => ({
       context: context(),
-      value: { blockhash: svm.latestBlockhash(), lastValidBlockHeight: Number(svm.getClock().slot) + 150 },
+      value: { blockhash: svm.inner.latestBlockhash(), lastValidBlockHeight: svm.slot() + 150 },
     }),
-    getSlot: () => Number(svm.getClock().slot),
-    getBlockHeight: () => Number(svm.getClock().slot),
-    getMinimumBalanceForRentExemption: ([len]) => Number(svm.minimumBalanceForRentExemption(BigInt(len))),
-    getBalance: ([addr]) => ({ context: context(), value: Number(svm.getBalance(address(addr)) ?? 0n) }),
+    getSlot: () => svm.slot(),
+    getBlockHeight: () => svm.slot(),
+    getMinimumBalanceForRentExemption: ([len]) => Number(svm.inner.minimumBalanceForRentExemption(BigInt(len))),
+    getBalance: ([addr]) => ({ context: context(), value: Number(svm.inner.getBalance(enc.encode(address(addr))) ?? 0n) }),
     getAccountInfo: ([addr, cfg]) => {
-      const acct = svm.getAccount(address(addr));
-      if (!acct.exists) return { context: context(), value: null };
-      const encoding = cfg?.encoding ?? "base64";
-      const info = acct.programAddress === TOKEN_PROGRAM ? parseTokenAccount(acct.data) : null;
-      if (encoding === "jsonParsed" && info) {
-        return { context: context(), value: tokenAccountJson(addr, acct, info).account };
+      const acct = svm.account(addr);
+      if (!acct) return { context: context(), value: null };
+      const info = acct.owner === TOKEN_PROGRAM ? parseTokenAccount(acct.data) : null;
+      if (cfg?.encoding === "jsonParsed" && info) {
+        return { context: context(), value: tokenAccountJson(addr, acct.lamports, info).account };
       }
       return {
         context: context(),
@@ -187,7 +211,7 @@ export function makeHandler({ svm, feePayer }) {
           data: [Buffer.from(acct.data).toString("base64"), "base64"],
           executable: acct.executable,
           lamports: Number(acct.lamports),
-          owner: acct.programAddress,
+          owner: acct.owner,
           rentEpoch: 0,
           space: acct.data.length,
         },
@@ -197,32 +221,39 @@ export function makeHandler({ svm, feePayer }) {
       if (!filter?.mint) throw new RpcError(-32602, "only the {mint} filter is implemented");
       if (cfg?.encoding !== "jsonParsed") throw new RpcError(-32602, "only jsonParsed is implemented");
       const value = [];
-      for (const acct of svm.getProgramAccounts(address(TOKEN_PROGRAM))) {
+      for (const acct of svm.programAccounts(TOKEN_PROGRAM)) {
         const info = parseTokenAccount(acct.data);
         if (info && info.owner === owner && info.mint === filter.mint) {
-          value.push(tokenAccountJson(acct.address, acct, info));
+          value.push(tokenAccountJson(acct.address, acct.lamports, info));
         }
       }
       return { context: context(), value };
     },
     simulateTransaction: ([b64, cfg]) => {
-      const tx = decodeTx(b64);
-      const r = simulate(tx, cfg?.sigVerify ?? false);
-      if (r instanceof FailedTransactionMetadata) {
-        const meta = r.meta();
-        return { context: context(), value: { err: errJson(r), logs: meta.logs(), accounts: null, unitsConsumed: Number(meta.computeUnitsConsumed()), returnData: null } };
+      const bytes = txBytes(b64);
+      svm.inner.setSigverify(!!(cfg?.sigVerify ?? false));
+      let r;
+      try {
+        r = svm.inner.simulateVersionedTransaction(bytes);
+      } finally {
+        svm.inner.setSigverify(true);
       }
+      const failed = r instanceof native.FailedTransactionMetadata;
       const meta = r.meta();
-      return { context: context(), value: { err: null, logs: meta.logs(), accounts: null, unitsConsumed: Number(meta.computeUnitsConsumed()), returnData: null, innerInstructions: [] } };
+      return {
+        context: context(),
+        value: { err: failed ? errJson(r) : null, logs: meta.logs(), accounts: null, unitsConsumed: Number(meta.computeUnitsConsumed()), returnData: null, innerInstructions: [] },
+      };
     },
     sendTransaction: ([b64]) => {
-      const tx = decodeTx(b64);
+      const bytes = txBytes(b64);
+      const tx = getTransactionDecoder().decode(bytes);
       const first = Object.values(tx.signatures)[0];
       if (!first) throw new RpcError(-32602, "the fee payer has not signed");
       const signature = getBase58Decoder().decode(first);
-      const r = svm.sendTransaction(tx);
-      const slot = Number(svm.getClock().slot);
-      statuses.set(signature, { slot, err: r instanceof FailedTransactionMetadata ? errJson(r) : null });
+      const r = svm.inner.sendVersionedTransaction(bytes);
+      const failed = r instanceof native.FailedTransactionMetadata;
+      statuses.set(signature, { slot: svm.slot(), err: failed ? errJson(r) : null });
       return signature;
     },
     getSignatureStatuses: ([sigs]) => ({
@@ -233,27 +264,18 @@ export function makeHandler({ svm, feePayer }) {
       }),
     }),
     test_fundToken: async ([owner, mint, amount]) => {
-      const [ata] = await findAssociatedTokenPda({ mint: address(mint), owner: address(owner), tokenProgram: address(TOKEN_PROGRAM) });
-      svm.setAccount({
-        address: ata,
-        data: tokenAccountData(mint, owner, BigInt(amount)),
-        executable: false,
-        lamports: lamports(rentToken),
-        programAddress: address(TOKEN_PROGRAM),
-        space: 165n,
-      });
-      return ata;
+      const account = await ata(owner, mint);
+      svm.setAccount(account, { lamports: rentToken, data: tokenAccountData(mint, owner, BigInt(amount)), owner: TOKEN_PROGRAM });
+      return account;
     },
     test_tokenBalance: async ([owner, mint]) => {
-      const [ata] = await findAssociatedTokenPda({ mint: address(mint), owner: address(owner), tokenProgram: address(TOKEN_PROGRAM) });
-      const acct = svm.getAccount(ata);
-      if (!acct.exists) return "0";
-      return parseTokenAccount(acct.data).amount.toString();
+      const acct = svm.account(await ata(owner, mint));
+      return acct ? parseTokenAccount(acct.data).amount.toString() : "0";
     },
     test_feePayer: () => feePayer.address,
     test_expireBlockhash: () => {
-      svm.expireBlockhash();
-      return svm.latestBlockhash();
+      svm.inner.expireBlockhash();
+      return svm.inner.latestBlockhash();
     },
   };
 
