@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 pytest.register_assert_rewrite("chain_fixtures", "svm_fixtures")
 
@@ -21,6 +22,7 @@ from chain_fixtures import (  # noqa: E402
     DROP,
     all_dead_rpc,
     create_instrument,
+    dead_url,
     error_message,
     make_boto,
     new_user,
@@ -289,6 +291,33 @@ def test_solana_instrument_cannot_pay_evm(sdp, svm_server, make_payer):
     assert "SOLANA" in error_message(err) or p.iid in error_message(err)
     assert remaining(sdp, p) == "1.00"
     assert payments_of(svm_server, p) == 0
+
+
+def test_rpc_down_fails_without_budget_or_secret(start_server, svm_chain):
+    """No blockhash, no payment: the chain is named, the URL's secret part never is, and
+    nothing is debited or recorded."""
+    rpc = all_dead_rpc()
+    rpc["SOLANA_DEVNET"] = dead_url() + "/v2/SECRETKEY123"
+    server = start_server("svm-down", rpc=rpc)
+    cp = make_boto(server, CONTROL)
+    dp = make_boto(server, DATA, audited=False)
+    w = setup_wallet(cp, ACCOUNT_1)
+    user = new_user()
+    inst = create_instrument(dp, w, user, "SOLANA")["paymentInstrument"]
+    sess = dp.create_payment_session(
+        userId=user, paymentManagerArn=w.manager_arn, expiryTimeInMinutes=60,
+        limits={"maxSpendAmount": {"value": "1.00", "currency": "USD"}})["paymentSession"]
+    p = Payer(w, user, inst, sess["paymentSessionId"])
+    req = svm_requirement(svm_chain.fee_payer, random_solana_address())
+    with pytest.raises(ClientError) as info:
+        pay(dp, p, req)
+    err = info.value
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] >= 500, err.response
+    assert "SOLANA_DEVNET" in error_message(err), error_message(err)
+    assert "SECRETKEY123" not in json.dumps(err.response)
+    assert "SECRETKEY123" not in server.log_text()
+    assert remaining(dp, p) == "1.00"
+    assert payments_of(server, p) == 0
 
 
 # ------------------------------------------------------------ budget, races
