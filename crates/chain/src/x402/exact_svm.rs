@@ -617,6 +617,19 @@ impl Kind for ExactSvm {
         let blockhash = ctx.chains.solana_latest_blockhash(req.chain).await?;
         let instructions =
             payment_instructions(&payer, &req.pay_to, &req.mint, req.amount, &memo_for(req));
+        // The facilitator's rule: the fee payer appears in no instruction (it must not be
+        // able to move funds). Only `payer == feePayer` can break it (the other accounts
+        // are the mint and PDAs), which is refused above; this keeps the rule explicit.
+        if instructions
+            .iter()
+            .any(|ix| ix.accounts.iter().any(|a| a.0 == req.fee_payer))
+        {
+            let field = format!("{PAYLOAD}.extra.feePayer");
+            return Err(BuildError::Input(X402Error::new(
+                &field,
+                format!("{field} must not be an account of the transfer"),
+            )));
+        }
         let message = build_transaction_message(&req.fee_payer, &blockhash, &instructions);
         Ok(Box::new(ExactSvmUnsigned { payer, message }))
     }
