@@ -2,10 +2,16 @@
 //! derivation against the reference (`@solana-program/token` `findAssociatedTokenPda`)
 //! and the v0 message layout.
 
+mod common;
+
+use std::time::Duration;
+
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _};
 use purser_chain::Chain;
-use purser_chain::payment::{PaymentInput, PaymentType, parse};
+use purser_chain::payment::{
+    BuildContext, BuildError, PayerSigner, PaymentInput, PaymentType, Signature, ToSign, parse,
+};
 use purser_chain::x402::X402Error;
 use purser_chain::x402::exact_svm::{
     ASSOCIATED_TOKEN_PROGRAM, Address, COMPUTE_BUDGET_PROGRAM, MEMO_PROGRAM, TOKEN_PROGRAM,
@@ -554,4 +560,123 @@ fn same_transaction_as_the_reference_client() {
         .decode(REFERENCE_TX)
         .unwrap();
     assert_eq!(wire, reference);
+}
+
+/// A payer key for BuildContext (the ledger signs `to_sign` itself; exact needs no
+/// signing during build).
+struct NoSigner;
+
+impl PayerSigner for NoSigner {
+    fn sign(&self, _what: &ToSign) -> Result<Signature, BuildError> {
+        panic!("exact on Solana signs nothing during build");
+    }
+}
+
+#[tokio::test]
+async fn build_reads_the_blockhash_and_finish_makes_the_payload() {
+    let blockhash = [77u8; 32];
+    let rpc = common::mock_result(json!({
+        "context": {"slot": 1},
+        "value": {"blockhash": bs58::encode(blockhash).into_string(), "lastValidBlockHeight": 9}
+    }))
+    .await;
+    let reader = common::reader_for(Chain::SolanaDevnet, &rpc.url, Duration::from_secs(5));
+    let key = SigningKey::from_bytes(&[3u8; 32]);
+    let payer = address_string(&key.verifying_key().to_bytes());
+    let requirement = parse(&PaymentInput::X402 {
+        version: "2".into(),
+        payload: v2(),
+        permit2_allowance_limit: None,
+    })
+    .unwrap();
+    let ctx = BuildContext {
+        payer: &payer,
+        now: 1_800_000_000,
+        chains: &reader,
+        signer: &NoSigner,
+    };
+    let unsigned = requirement.kind.build(&ctx).await.unwrap();
+    assert_eq!(rpc.requests().len(), 1);
+    assert_eq!(rpc.requests()[0]["method"], "getLatestBlockhash");
+    let ToSign::SolanaMessage { message } = unsigned.to_sign() else {
+        panic!("a Solana message")
+    };
+    // The blockhash sits after the prefix, header and 8 keys.
+    assert_eq!(&message[5 + 8 * 32..5 + 9 * 32], &blockhash);
+    let sig = key.sign(&message).to_bytes();
+    assert_eq!(unsigned.finish(&Signature::Secp256k1([0u8; 65])), None);
+    let out = unsigned.finish(&Signature::Ed25519(sig)).unwrap();
+    let obj = out.as_object().unwrap();
+    assert_eq!(obj.len(), 1, "{out}");
+    let wire = base64::engine::general_purpose::STANDARD
+        .decode(obj["transaction"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(wire[0], 2);
+    assert_eq!(&wire[1..65], &[0u8; 64], "the fee payer's slot is empty");
+    assert_eq!(&wire[65..129], &sig);
+    assert_eq!(&wire[129..], &message[..]);
+    // The fee payer is the first key, the payer the second.
+    assert_eq!(&wire[129 + 5..129 + 37], &addr(FEE_PAYER));
+    assert_eq!(&wire[129 + 37..129 + 69], &key.verifying_key().to_bytes());
+}
+
+#[tokio::test]
+async fn build_refuses_the_payer_as_fee_payer_and_evm_wallets_before_any_rpc() {
+    let rpc = common::mock_result(json!(null)).await;
+    let reader = common::reader_for(Chain::SolanaDevnet, &rpc.url, Duration::from_secs(5));
+    let requirement = parse(&PaymentInput::X402 {
+        version: "2".into(),
+        payload: v2(),
+        permit2_allowance_limit: None,
+    })
+    .unwrap();
+    for (payer, field) in [
+        (FEE_PAYER, format!("{P}.extra.feePayer")),
+        (
+            "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+            "paymentInstrumentId".to_string(),
+        ),
+    ] {
+        let ctx = BuildContext {
+            payer,
+            now: 0,
+            chains: &reader,
+            signer: &NoSigner,
+        };
+        match requirement.kind.build(&ctx).await {
+            Err(BuildError::Input(e)) => assert_eq!(e.field, field, "{}", e.message),
+            other => panic!("{payer}: {other:?}"),
+        }
+    }
+    assert!(rpc.requests().is_empty());
+}
+
+#[tokio::test]
+async fn build_fails_when_the_rpc_does_not_answer() {
+    let reader = common::reader_for(
+        Chain::SolanaDevnet,
+        &common::closed_port_url(),
+        Duration::from_secs(5),
+    );
+    let requirement = parse(&PaymentInput::X402 {
+        version: "1".into(),
+        payload: v1(),
+        permit2_allowance_limit: None,
+    })
+    .unwrap();
+    let payer = address_string(
+        &SigningKey::from_bytes(&[3u8; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let ctx = BuildContext {
+        payer: &payer,
+        now: 0,
+        chains: &reader,
+        signer: &NoSigner,
+    };
+    match requirement.kind.build(&ctx).await {
+        Err(BuildError::Chain(e)) => assert!(e.message().contains("SOLANA_DEVNET"), "{e}"),
+        other => panic!("{other:?}"),
+    }
 }
