@@ -112,6 +112,15 @@ def remaining(client, p: Payer) -> str | None:
     return lim["availableSpendAmount"]["value"] if lim else None
 
 
+def purser_balance(client, p: Payer, chain: str) -> int:
+    """The payer's USDC as Purser reads it (GetPaymentInstrumentBalance) from the SVM."""
+    resp = client.get_payment_instrument_balance(
+        userId=p.user, paymentManagerArn=p.wallet.manager_arn,
+        paymentConnectorId=p.wallet.connector_id, paymentInstrumentId=p.iid,
+        chain=chain, token="USDC")
+    return int(resp["tokenBalance"]["amount"])
+
+
 def payments_of(server, p: Payer) -> int:
     return server.query("SELECT count(*) AS n FROM payments WHERE session_id = ?",
                         p.session_id)[0]["n"]
@@ -129,6 +138,7 @@ def test_exact_svm_settles_on_the_reference_facilitator(sdp, svm_chain, make_pay
     svm_chain.fund(p.address, 1_000_000, chain)
     svm_chain.fund(payee, 0, chain)
     req = svm_requirement(svm_chain.fee_payer, payee, chain, version, amount="125000")
+    assert purser_balance(sdp, p, chain) == 1_000_000
 
     resp = pay(sdp, p, req, version)
     assert http_status(resp) == 200
@@ -148,6 +158,7 @@ def test_exact_svm_settles_on_the_reference_facilitator(sdp, svm_chain, make_pay
     assert settled["payer"] == p.address
     assert svm_chain.balance(p.address, chain) == 1_000_000 - 125_000
     assert svm_chain.balance(payee, chain) == 125_000
+    assert purser_balance(sdp, p, chain) == 1_000_000 - 125_000
     # Settled once: the same transaction again is refused by the facilitator.
     again = svm_facilitate("settle", svm_chain, version, payload, req)
     assert again["success"] is False, again
