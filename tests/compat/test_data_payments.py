@@ -275,8 +275,9 @@ CATALOGUE = [
     ("upto-v1", "1", {"scheme": "upto"}, f"{PAYLOAD}.scheme"),
     ("missing-network", "2", {"network": DROP}, f"{PAYLOAD}.network"),
     ("unknown-network", "2", {"network": "eip155:999"}, f"{PAYLOAD}.network"),
-    ("solana-network", "2", {"network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"},
-     f"{PAYLOAD}.network"),
+    # exact on Solana is its own kind: there the EVM asset is what is wrong.
+    ("solana-network-evm-asset", "2", {"network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"},
+     f"{PAYLOAD}.asset"),
     ("amount-zero", "2", {"amount": "0"}, f"{PAYLOAD}.amount"),
     ("amount-negative", "2", {"amount": "-5"}, f"{PAYLOAD}.amount"),
     ("amount-decimal", "2", {"amount": "1.5"}, f"{PAYLOAD}.amount"),

@@ -113,6 +113,27 @@ impl BalanceReader {
             .map_err(|detail| self.malformed(chain, detail))
     }
 
+    /// A recent blockhash of a Solana chain (`getLatestBlockhash` at `confirmed`
+    /// commitment), the lifetime of a transaction built now. Same timeout, redaction
+    /// and size rules as the balance reads; the answer must carry a base58 32-byte
+    /// `value.blockhash`.
+    pub async fn solana_latest_blockhash(&self, chain: Chain) -> Result<[u8; 32], ChainError> {
+        if chain.family() != Family::Solana {
+            return Err(self.malformed(
+                chain,
+                "getLatestBlockhash is only asked of Solana chains".to_string(),
+            ));
+        }
+        let result: RpcContextValue<LatestBlockhash> = self
+            .call(
+                chain,
+                "getLatestBlockhash",
+                json!([{ "commitment": "confirmed" }]),
+            )
+            .await?;
+        decode_blockhash(&result.value.blockhash).map_err(|detail| self.malformed(chain, detail))
+    }
+
     fn endpoint(&self, chain: Chain) -> String {
         redact(self.config.parsed_url(chain))
     }
@@ -510,6 +531,27 @@ struct RpcContextValue<T> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LatestBlockhash {
+    blockhash: String,
+}
+
+/// A blockhash: base58 of exactly 32 bytes.
+fn decode_blockhash(text: &str) -> Result<[u8; 32], String> {
+    let bad = || {
+        format!(
+            "the blockhash {:?} is not base58 of 32 bytes",
+            clip(text, 60)
+        )
+    };
+    if text.len() > 44 {
+        return Err(bad());
+    }
+    let bytes = bs58::decode(text).into_vec().map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+#[derive(Deserialize)]
 struct KeyedAccount {
     pubkey: String,
     account: Account,
@@ -680,6 +722,22 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn blockhashes() {
+        let hash = [7u8; 32];
+        let text = bs58::encode(hash).into_string();
+        assert_eq!(decode_blockhash(&text), Ok(hash));
+        for bad in [
+            "",
+            "0OIl",
+            "11111111111111111111111111111111111111111111111",
+            &bs58::encode([7u8; 31]).into_string(),
+            &bs58::encode([7u8; 33]).into_string(),
+        ] {
+            assert!(decode_blockhash(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -238,3 +238,72 @@ async fn invalid_owners_send_no_request() {
     }
     assert!(rpc.requests().is_empty());
 }
+
+// ------------------------------------------------------------ getLatestBlockhash
+
+const BLOCKHASH: &str = "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N";
+
+#[tokio::test]
+async fn latest_blockhash_sends_the_exact_request() {
+    let rpc = mock_result(json!({
+        "context": {"apiVersion": "2.2.7", "slot": 341197053},
+        "value": {"blockhash": BLOCKHASH, "lastValidBlockHeight": 329305447u64}
+    }))
+    .await;
+    let reader = reader_for(Chain::SolanaDevnet, &rpc.url, TIMEOUT);
+    let hash = reader
+        .solana_latest_blockhash(Chain::SolanaDevnet)
+        .await
+        .unwrap();
+    assert_eq!(bs58::encode(hash).into_string(), BLOCKHASH);
+    let requests = rpc.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["method"], "getLatestBlockhash");
+    assert_eq!(requests[0]["params"], json!([{"commitment": "confirmed"}]));
+}
+
+#[tokio::test]
+async fn malformed_blockhashes_are_refused() {
+    for value in [
+        json!({"blockhash": "0OIl", "lastValidBlockHeight": 1}),
+        json!({"blockhash": bs58::encode([1u8; 31]).into_string(), "lastValidBlockHeight": 1}),
+        json!({"blockhash": 5, "lastValidBlockHeight": 1}),
+        json!({"lastValidBlockHeight": 1}),
+    ] {
+        let rpc = mock_result(json!({"context": {"slot": 1}, "value": value})).await;
+        let reader = reader_for(Chain::Solana, &rpc.url, TIMEOUT);
+        let err = reader
+            .solana_latest_blockhash(Chain::Solana)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ChainErrorKind::Malformed { .. }),
+            "{value}: {err}"
+        );
+        assert!(
+            err.message().starts_with(&format!(
+                "SOLANA RPC at {} answered with a malformed",
+                rpc.url
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn blockhash_errors_keep_the_url_secret() {
+    let rpc = mock_rpc(|req| {
+        let body = json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32005, "message": "Node is behind"}});
+        (200, body.to_string())
+    })
+    .await;
+    let secret_url = format!("{}/v2/SECRETKEY?api-key=SECRET2", rpc.url);
+    let reader = reader_for(Chain::Solana, &secret_url, TIMEOUT);
+    let err = reader
+        .solana_latest_blockhash(Chain::Solana)
+        .await
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(err.message().contains("-32005"), "{err}");
+}

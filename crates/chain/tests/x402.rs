@@ -350,7 +350,7 @@ fn solana_networks_are_rejected_naming_network() {
             let e = err(version, &req);
             assert_field(&e, &format!("{P}.network"));
             assert!(
-                e.message.contains("exact on Solana is not supported"),
+                e.message.contains("exact on Solana is read by exact_svm"),
                 "{}",
                 e.message
             );

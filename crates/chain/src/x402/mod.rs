@@ -25,7 +25,8 @@
 //!   reads it).
 //! * `network`: an EVM chain of the [`Chain`] table, spelled either way in
 //!   either version: a v1 name (`base-sepolia`) or CAIP-2 (`eip155:84532`).
-//!   Solana networks are rejected (exact on Solana is not handled here).
+//!   Solana networks are rejected here: `exact` on Solana is its own kind
+//!   ([`exact_svm`]), to which [`parse_requirement`] routes it.
 //! * `permit2AllowanceLimit` (a separate request member): only valid with
 //!   `upto`, so any value is rejected for `exact`.
 //! * the amount: `maxAmountRequired` (v1) or `amount` (v2); either member is
@@ -189,13 +190,15 @@ fn describe(v: &Value) -> &'static str {
 const EVM_NETWORKS: &str = "base, base-sepolia, ethereum, eip155:8453, eip155:84532 or eip155:1";
 
 mod exact_evm;
+pub mod exact_svm;
 pub mod permit2;
 mod upto_evm;
 
 /// Reads the x402 requirement an agent picked, for whichever scheme and network it
 /// names, as a [`Requirement`] of its kind (see [`crate::payment`]): `upto` and `exact`
-/// through Permit2 (`upto_evm`), `exact` on EVM chains with EIP-3009 ([`parse_exact_evm`],
-/// whose errors also cover every scheme and network not supported).
+/// through Permit2 (`upto_evm`), `exact` on Solana ([`exact_svm::parse_exact_svm`]),
+/// `exact` on EVM chains with EIP-3009 ([`parse_exact_evm`], whose errors also cover
+/// every scheme and network not supported).
 pub fn parse_requirement(
     version: &str,
     payload: &Value,
@@ -204,6 +207,10 @@ pub fn parse_requirement(
     // upto, and exact through Permit2 (`extra.assetTransferMethod`): x402/upto_evm.rs
     if let Some(r) = upto_evm::parse_permit2_kinds(version, payload, permit2_allowance_limit) {
         return r;
+    }
+    // exact on a Solana network: x402/exact_svm.rs
+    if exact_svm::applies(payload) {
+        return exact_svm::parse_requirement(version, payload, permit2_allowance_limit);
     }
     let r = parse_exact_evm(version, payload, permit2_allowance_limit)?;
     let amount_member = if r.version == 1 {
@@ -342,14 +349,14 @@ fn parse_evm_network(obj: &Map<String, Value>) -> Result<(Chain, &str), X402Erro
             return Err(X402Error::new(
                 &field,
                 format!(
-                    "{field} {}: exact on Solana is not supported by this module (EVM networks only: {EVM_NETWORKS})",
+                    "{field} {}: exact on Solana is read by exact_svm (parse_exact_svm), not by the EVM kind (EVM networks only: {EVM_NETWORKS})",
                     quoted(network)
                 ),
             ));
         }
         None => {
             let solana = if network.starts_with("solana") {
-                " (exact on Solana is not supported by this module)"
+                " (exact on Solana is read by exact_svm, not by the EVM kind)"
             } else {
                 ""
             };
