@@ -534,3 +534,31 @@ async fn build_fails_when_the_rpc_does_not_answer() {
         other => panic!("{other:?}"),
     }
 }
+
+/// What the reference client (`@solana/mpp` 0.6.0 `buildChargeTransaction` on
+/// `@solana/kit` 8.4.0) returns for key [0x11; 32] paying 125000 devnet USDC to
+/// RECIPIENT, fee payer uY46ibBrA5pEsx4z8iiQ6BpNeBuMR6weo4u2ubREB9q, recentBlockhash
+/// [5; 32], externalId "order-7".
+const REFERENCE_TX: &str = "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACwMSEFv2g+3JBx44fJKMFONk/g6Qbzkvr3XaGmOOSPSgwo/OGlh5zKaG6cMRTtsAPczhiFxq8WN4qLH9G31jkIgAIBBAgNdVB1TggApdI37vWCYDV2a5s+WhWGipQKsomVh4jjsNBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3LJZwUp6SqEIBGTnMEffMlzu14YuywaJ72NuH2QuzY+v1eyWkSAXpELL8flgSsCFvr5brwD38EPdxkuw9LCs50jtELLORIVfxOpM9ATQoLQMrX/7NAaLb8bd5BgjfAC6nAwZGb+UhFzL/7K26csOb57yM5bvF9xJrLEObOkAAAAAFSlNamSkhBk0k6HFg2jh8fDW13bySu4HkH6hAQQVEjQbd9uHXZaGT2cvhRs7reawctIXtX1s3kTqM9YV+/wCpBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUEBQAJAwEAAAAAAAAABQAFAkANAwAHBAIEAwEKDEjoAQAAAAAABgYAB29yZGVyLTcA";
+
+#[test]
+fn same_transaction_as_the_reference_client() {
+    let key = SigningKey::from_bytes(&[0x11u8; 32]);
+    let payer: Address = key.verifying_key().to_bytes();
+    let msg = build_transaction_message(
+        &addr("uY46ibBrA5pEsx4z8iiQ6BpNeBuMR6weo4u2ubREB9q"),
+        &[5u8; 32],
+        &charge_instructions(
+            &payer,
+            &addr(RECIPIENT),
+            &addr(DEVNET_MINT),
+            125_000,
+            Some("order-7"),
+        ),
+    );
+    let sig = key.sign(&msg.bytes).to_bytes();
+    let reference = base64::engine::general_purpose::STANDARD
+        .decode(REFERENCE_TX)
+        .unwrap();
+    assert_eq!(wire_transaction(&msg, &[(payer, sig)]), reference);
+}
