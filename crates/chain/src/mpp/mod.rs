@@ -26,7 +26,9 @@
 //!   (pull mode, credential type `transaction`), the merchant's `feePayerKey` as fee payer
 //!   (or, with `buyerPaysGasFees: true` on a challenge that does not sponsor fees, the
 //!   wallet itself).
-//! * `tempo`: refused as not supported yet.
+//! * `tempo`: refused as not supported yet (a Tempo charge is a Tempo transaction, type
+//!   0x76 with an expiring nonce and fee-payer mode, of a TIP-20 transfer on Tempo, a
+//!   chain this server has no RPC for).
 //!
 //! Every problem is an [`InputError`] naming the request path
 //! (`paymentInput.mpp.wwwAuthenticateHeaders[0]`, `...request.amount`, ...) and consumes
@@ -126,7 +128,7 @@ pub(crate) fn parse_requirement(
         "tempo" => Err(err(
             format!("{HEADER}.method"),
             format!(
-                "{HEADER}.method \"tempo\" is not supported by this server yet (Tempo transactions are not signed here); use \"evm\" or \"solana\""
+                "{HEADER}.method \"tempo\" is not supported by this server yet: it does not sign Tempo (type 0x76) transactions of TIP-20 tokens; use \"evm\" or \"solana\""
             ),
         )),
         other => Err(err(
