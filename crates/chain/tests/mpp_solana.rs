@@ -272,7 +272,7 @@ fn every_bad_request_is_refused_naming_the_member() {
             Box::new(|r| r["methodDetails"]["recentBlockhash"] = json!("abc")),
             None,
             format!("{R}.methodDetails.recentBlockhash"),
-            "not a Solana address",
+            "must be a blockhash (base58 of 32 bytes)",
         ),
         (
             Box::new(|r| r["externalId"] = json!("x".repeat(567))),

@@ -264,7 +264,16 @@ pub(super) fn parse(
 
     let recent_blockhash = match details.get("recentBlockhash") {
         None | Some(Value::Null) => None,
-        v => Some(address_member(v, "methodDetails.recentBlockhash")?),
+        Some(v) => {
+            let hash = v.as_str().and_then(parse_address).ok_or_else(|| {
+                let f = field("methodDetails.recentBlockhash");
+                err(
+                    &f,
+                    format!("{f} must be a blockhash (base58 of 32 bytes), got {v}"),
+                )
+            })?;
+            Some(hash)
+        }
     };
     let external_id = match req.get("externalId") {
         None | Some(Value::Null) => None,
