@@ -18,6 +18,8 @@
 //                                         (classic SPL Token) to `amount` (decimal string)
 //   test_tokenBalance(owner, mint)        that account's amount ("0" if absent)
 //   test_feePayer()                       the facilitator's fee payer address
+//   test_airdrop(owner, lamports)         credits owner with SOL (lamports, a number or
+//                                         decimal string); returns its new balance
 //   test_expireBlockhash()                moves to a new blockhash
 //
 // USDC mints (6 decimals, classic SPL Token) are installed at the real mainnet and devnet
@@ -273,6 +275,10 @@ export function makeHandler({ svm, feePayer }) {
       return acct ? parseTokenAccount(acct.data).amount.toString() : "0";
     },
     test_feePayer: () => feePayer.address,
+    test_airdrop: ([owner, lamports]) => {
+      svm.inner.airdrop(enc.encode(address(owner)), BigInt(lamports));
+      return svm.account(owner).lamports.toString();
+    },
     test_expireBlockhash: () => {
       svm.inner.expireBlockhash();
       return svm.inner.latestBlockhash();

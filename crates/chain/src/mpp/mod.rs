@@ -22,13 +22,20 @@
 //! * `evm` ([`evm`]): an EIP-3009 `transferWithAuthorization` of USDC on BASE,
 //!   BASE_SEPOLIA or ETHEREUM, credential type `authorization`, whose nonce is
 //!   `keccak256(id || realm)`, binding the signature to this challenge.
-//! * `solana`, `tempo`: refused as not supported yet.
+//! * `solana` ([`solana`]): a v0 transaction transferring USDC on SOLANA or SOLANA_DEVNET
+//!   (pull mode, credential type `transaction`), the merchant's `feePayerKey` as fee payer
+//!   (or, with `buyerPaysGasFees: true` on a challenge that does not sponsor fees, the
+//!   wallet itself).
+//! * `tempo`: refused as not supported yet (a Tempo charge is a Tempo transaction, type
+//!   0x76 with an expiring nonce and fee-payer mode, of a TIP-20 transfer on Tempo, a
+//!   chain this server has no RPC for).
 //!
 //! Every problem is an [`InputError`] naming the request path
 //! (`paymentInput.mpp.wwwAuthenticateHeaders[0]`, `...request.amount`, ...) and consumes
 //! no budget.
 
 mod evm;
+pub mod solana;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -86,7 +93,7 @@ fn header_err(message: impl std::fmt::Display) -> InputError {
 pub(crate) fn parse_requirement(
     version: &str,
     headers: &[String],
-    _buyer_pays_gas_fees: Option<bool>,
+    buyer_pays_gas_fees: Option<bool>,
 ) -> Result<Requirement, InputError> {
     if version != "1" {
         let field = format!("{PREFIX}.version");
@@ -117,11 +124,11 @@ pub(crate) fn parse_requirement(
     }
     match challenge.method.as_str() {
         "evm" => evm::parse(challenge),
-        "solana" | "tempo" => Err(err(
+        "solana" => solana::parse(challenge, buyer_pays_gas_fees),
+        "tempo" => Err(err(
             format!("{HEADER}.method"),
             format!(
-                "{HEADER}.method {:?} is not supported by this server yet; use \"evm\"",
-                challenge.method
+                "{HEADER}.method \"tempo\" is not supported by this server yet: it does not sign Tempo (type 0x76) transactions of TIP-20 tokens; use \"evm\" or \"solana\""
             ),
         )),
         other => Err(err(

@@ -110,8 +110,8 @@ fn every_malformed_challenge_is_refused_naming_what_is_wrong() {
         ),
         (
             good.replace("method=\"evm\"", "method=\"solana\""),
-            "paymentInput.mpp.wwwAuthenticateHeaders[0].method",
-            "not supported by this server yet",
+            "paymentInput.mpp.wwwAuthenticateHeaders[0].request.currency",
+            "not the USDC mint of SOLANA",
         ),
         (
             good.replace("method=\"evm\"", "method=\"tempo\""),

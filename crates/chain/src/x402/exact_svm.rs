@@ -91,7 +91,7 @@ pub fn address_string(a: &Address) -> String {
     bs58::encode(a).into_string()
 }
 
-fn program(s: &str) -> Address {
+pub(crate) fn program(s: &str) -> Address {
     parse_address(s).expect("a program id constant is a valid address")
 }
 
@@ -399,6 +399,60 @@ pub struct Instruction {
     pub data: Vec<u8>,
 }
 
+/// ComputeBudget `SetComputeUnitLimit(units)`.
+pub fn compute_unit_limit(units: u32) -> Instruction {
+    let mut data = vec![2u8];
+    data.extend_from_slice(&units.to_le_bytes());
+    Instruction {
+        program: program(COMPUTE_BUDGET_PROGRAM),
+        accounts: vec![],
+        data,
+    }
+}
+
+/// ComputeBudget `SetComputeUnitPrice(micro_lamports)`.
+pub fn compute_unit_price(micro_lamports: u64) -> Instruction {
+    let mut data = vec![3u8];
+    data.extend_from_slice(&micro_lamports.to_le_bytes());
+    Instruction {
+        program: program(COMPUTE_BUDGET_PROGRAM),
+        accounts: vec![],
+        data,
+    }
+}
+
+/// Token `TransferChecked(amount, 6)` of USDC (classic SPL Token) from `payer`'s
+/// associated token account to `pay_to`'s, `payer` signing as the authority.
+pub fn usdc_transfer_checked(
+    payer: &Address,
+    pay_to: &Address,
+    mint: &Address,
+    amount: u64,
+) -> Instruction {
+    let mut data = vec![12u8];
+    data.extend_from_slice(&amount.to_le_bytes());
+    data.push(USDC_DECIMALS);
+    Instruction {
+        program: program(TOKEN_PROGRAM),
+        accounts: vec![
+            (associated_token_address(payer, mint), false, true),
+            (*mint, false, false),
+            (associated_token_address(pay_to, mint), false, true),
+            (*payer, true, false),
+        ],
+        data,
+    }
+}
+
+/// A Memo (v2) instruction without signers.
+pub fn memo_instruction(memo: &[u8]) -> Instruction {
+    Instruction {
+        program: program(MEMO_PROGRAM),
+        accounts: vec![],
+        data: memo.to_vec(),
+    }
+}
+
 /// The four instructions of an `exact` payment of `amount` from `payer` (see the module
 /// documentation).
 pub fn payment_instructions(
@@ -408,40 +462,11 @@ pub fn payment_instructions(
     amount: u64,
     memo: &[u8],
 ) -> Vec<Instruction> {
-    let compute_budget = program(COMPUTE_BUDGET_PROGRAM);
-    let mut limit = vec![2u8];
-    limit.extend_from_slice(&COMPUTE_UNIT_LIMIT.to_le_bytes());
-    let mut price = vec![3u8];
-    price.extend_from_slice(&COMPUTE_UNIT_PRICE_MICRO_LAMPORTS.to_le_bytes());
-    let mut transfer = vec![12u8];
-    transfer.extend_from_slice(&amount.to_le_bytes());
-    transfer.push(USDC_DECIMALS);
     vec![
-        Instruction {
-            program: compute_budget,
-            accounts: vec![],
-            data: limit,
-        },
-        Instruction {
-            program: compute_budget,
-            accounts: vec![],
-            data: price,
-        },
-        Instruction {
-            program: program(TOKEN_PROGRAM),
-            accounts: vec![
-                (associated_token_address(payer, mint), false, true),
-                (*mint, false, false),
-                (associated_token_address(pay_to, mint), false, true),
-                (*payer, true, false),
-            ],
-            data: transfer,
-        },
-        Instruction {
-            program: program(MEMO_PROGRAM),
-            accounts: vec![],
-            data: memo.to_vec(),
-        },
+        compute_unit_limit(COMPUTE_UNIT_LIMIT),
+        compute_unit_price(COMPUTE_UNIT_PRICE_MICRO_LAMPORTS),
+        usdc_transfer_checked(payer, pay_to, mint, amount),
+        memo_instruction(memo),
     ]
 }
 
