@@ -53,11 +53,11 @@ pub enum VendorError {
     MissingWalletSecret,
     #[error("The provider's walletSecret is not a base64 DER PKCS#8 P-256 private key.")]
     InvalidWalletSecret,
-    #[error("The provider has no authorizationPrivateKey; includeAuthorizationSignature needs one.")]
-    MissingAuthorizationKey,
     #[error(
-        "The provider's authorizationPrivateKey is not a base64 DER PKCS#8 P-256 private key."
+        "The provider has no authorizationPrivateKey; includeAuthorizationSignature needs one."
     )]
+    MissingAuthorizationKey,
+    #[error("The provider's authorizationPrivateKey is not a base64 DER PKCS#8 P-256 private key.")]
     InvalidAuthorizationKey,
     #[error("The provider has no {0}.")]
     MissingSecret(&'static str),
@@ -198,8 +198,7 @@ pub fn cdp_tokens(
     // The wallet-auth inputs are checked before anything is signed.
     let wallet = if req.wallet_auth {
         let secret = wallet_secret.ok_or(VendorError::MissingWalletSecret)?;
-        let key =
-            parse_p256_pkcs8_b64(secret.expose()).ok_or(VendorError::InvalidWalletSecret)?;
+        let key = parse_p256_pkcs8_b64(secret.expose()).ok_or(VendorError::InvalidWalletSecret)?;
         let req_hash = match req.body {
             Some(body) => cdp_request_hash(body)?,
             None => None,

@@ -36,9 +36,18 @@ fn req<'a>(wallet_auth: bool, body: Option<&'a str>) -> CdpRequest<'a> {
 fn cdp_es256_bearer_jwt_has_the_sdk_header_and_claims_and_verifies() {
     let (sk, vk) = ec_key();
     let pem = sk.to_pkcs8_pem(LineEnding::LF).unwrap();
-    for secret in [pem.to_string(), sk.to_sec1_pem(LineEnding::LF).unwrap().to_string()] {
-        let t = cdp_tokens("key-1", &Secret::new(secret), None, &req(false, None), 1_700_000_000)
-            .unwrap();
+    for secret in [
+        pem.to_string(),
+        sk.to_sec1_pem(LineEnding::LF).unwrap().to_string(),
+    ] {
+        let t = cdp_tokens(
+            "key-1",
+            &Secret::new(secret),
+            None,
+            &req(false, None),
+            1_700_000_000,
+        )
+        .unwrap();
         assert!(t.wallet_auth_token.is_none());
         let (h, c, input, sig) = split(&t.bearer_token);
         assert_eq!(h["alg"], "ES256");
@@ -65,7 +74,14 @@ fn cdp_eddsa_bearer_jwt_verifies() {
     let sk = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let mut raw = sk.to_bytes().to_vec();
     raw.extend_from_slice(sk.verifying_key().as_bytes());
-    let t = cdp_tokens("k2", &Secret::new(B64.encode(&raw)), None, &req(false, None), 100).unwrap();
+    let t = cdp_tokens(
+        "k2",
+        &Secret::new(B64.encode(&raw)),
+        None,
+        &req(false, None),
+        100,
+    )
+    .unwrap();
     let (h, c, input, sig) = split(&t.bearer_token);
     assert_eq!(h["alg"], "EdDSA");
     assert_eq!(h["kid"], "k2");
@@ -86,7 +102,10 @@ fn cdp_wallet_auth_jwt() {
     let t = cdp_tokens("k", &api, Some(&wallet_secret), &req(true, Some(body)), 50).unwrap();
     let (h, c, input, sig) = split(t.wallet_auth_token.as_deref().unwrap());
     assert_eq!(h, serde_json::json!({"alg": "ES256", "typ": "JWT"}));
-    assert_eq!(c["uris"][0], "POST api.cdp.coinbase.com/platform/v2/evm/accounts");
+    assert_eq!(
+        c["uris"][0],
+        "POST api.cdp.coinbase.com/platform/v2/evm/accounts"
+    );
     assert_eq!((c["iat"].as_i64(), c["nbf"].as_i64()), (Some(50), Some(50)));
     assert_eq!(c["jti"].as_str().unwrap().len(), 32);
     let expected = hex_lower(&Sha256::digest(br#"{"0":1,"name":"a"}"#));
@@ -105,7 +124,14 @@ fn cdp_wallet_auth_jwt() {
         VendorError::MissingWalletSecret
     );
     assert_eq!(
-        cdp_tokens("k", &api, Some(&Secret::new("bm9wZQ==")), &req(true, None), 50).unwrap_err(),
+        cdp_tokens(
+            "k",
+            &api,
+            Some(&Secret::new("bm9wZQ==")),
+            &req(true, None),
+            50
+        )
+        .unwrap_err(),
         VendorError::InvalidWalletSecret
     );
     assert_eq!(
@@ -158,7 +184,11 @@ fn canonical_json_vectors() {
             "{bad}"
         );
     }
-    for (ok, text) in [("1.0", "1"), ("-0", "0"), ("9007199254740992", "9007199254740992")] {
+    for (ok, text) in [
+        ("1.0", "1"),
+        ("-0", "0"),
+        ("9007199254740992", "9007199254740992"),
+    ] {
         let v: Value = serde_json::from_str(ok).unwrap();
         assert_eq!(canonical_json(&v, "f").unwrap(), text);
     }
@@ -167,15 +197,24 @@ fn canonical_json_vectors() {
 #[test]
 fn privy_tokens_and_signature() {
     let (sk, vk) = ec_key();
-    let key = format!("wallet-auth:{}", B64.encode(sk.to_pkcs8_der().unwrap().as_bytes()));
+    let key = format!(
+        "wallet-auth:{}",
+        B64.encode(sk.to_pkcs8_der().unwrap().as_bytes())
+    );
     let r = PrivyRequest {
         host: "api.privy.io",
         path: "/v1/wallets/w1/rpc",
         body: r#"{"method":"eth_signTypedData_v4","params":{"b":2,"a":1}}"#,
         sign: true,
     };
-    let t = privy_tokens("app-1", &Secret::new("s3cret"), Some(&Secret::new(key)), &r, 1_000)
-        .unwrap();
+    let t = privy_tokens(
+        "app-1",
+        &Secret::new("s3cret"),
+        Some(&Secret::new(key)),
+        &r,
+        1_000,
+    )
+    .unwrap();
     assert_eq!(t.app_id, "app-1");
     assert_eq!(t.basic_auth_token, B64.encode("app-1:s3cret"));
     let expiry = 1_000 + PRIVY_REQUEST_EXPIRY_MS;
@@ -184,8 +223,13 @@ fn privy_tokens_and_signature() {
         "{{\"body\":{{\"method\":\"eth_signTypedData_v4\",\"params\":{{\"a\":1,\"b\":2}}}},\"headers\":{{\"privy-app-id\":\"app-1\",\"privy-request-expiry\":\"{expiry}\"}},\"method\":\"POST\",\"url\":\"https://api.privy.io/v1/wallets/w1/rpc\",\"version\":1}}"
     );
     assert_eq!(
-        privy_signature_payload("app-1", "https://api.privy.io/v1/wallets/w1/rpc", r.body, expiry)
-            .unwrap(),
+        privy_signature_payload(
+            "app-1",
+            "https://api.privy.io/v1/wallets/w1/rpc",
+            r.body,
+            expiry
+        )
+        .unwrap(),
         payload
     );
     let der = B64.decode(t.authorization_signature.unwrap()).unwrap();
@@ -204,7 +248,10 @@ fn privy_tokens_and_signature() {
         "app-1",
         &Secret::new("s"),
         None,
-        &PrivyRequest { sign: false, ..r.clone() },
+        &PrivyRequest {
+            sign: false,
+            ..r.clone()
+        },
         0,
     )
     .unwrap();
