@@ -207,10 +207,11 @@ fn privy_tokens_and_signature() {
         body: r#"{"method":"eth_signTypedData_v4","params":{"b":2,"a":1}}"#,
         sign: true,
     };
+    let key_secret = Secret::new(key);
     let t = privy_tokens(
         "app-1",
         &Secret::new("s3cret"),
-        Some(&Secret::new(key)),
+        Some(&key_secret),
         &r,
         1_000,
     )
@@ -234,8 +235,18 @@ fn privy_tokens_and_signature() {
     );
     let der = B64.decode(t.authorization_signature.unwrap()).unwrap();
     let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
-    assert!(sig.normalize_s().is_none(), "low-S, as noble signs");
     vk.verify(payload.as_bytes(), &sig).unwrap();
+    // low-S, as noble signs (half of all raw signatures are high-S: try several payloads)
+    for i in 0..16 {
+        let r = PrivyRequest {
+            path: &format!("/v1/wallets/w{i}/rpc"),
+            ..r.clone()
+        };
+        let t = privy_tokens("a", &Secret::new("s"), Some(&key_secret), &r, i).unwrap();
+        let der = B64.decode(t.authorization_signature.unwrap()).unwrap();
+        let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
+        assert!(sig.normalize_s().is_none(), "low-S, as noble signs");
+    }
     assert!(vk.verify(b"other", &sig).is_err());
     // an empty object body is signed as ""
     assert!(
