@@ -319,6 +319,35 @@ def test_refusals(cp, dp, cp2, dp2, user_token, srv):
     assert user_token not in srv.log_text()
 
 
+def test_official_sdk_identity_client(cp, dp, srv, issuer, monkeypatch):
+    """bedrock_agentcore.services.identity.IdentityClient.get_workload_access_token (the
+    SDK's own wrapper of the three operations) against Purser; its tokens work with
+    GetResourcePaymentToken."""
+    import boto3
+    from bedrock_agentcore.services import identity as sdk_identity
+
+    monkeypatch.setattr(sdk_identity, "DP_ENDPOINT_OVERRIDE", srv.endpoint)
+    monkeypatch.setattr(sdk_identity, "CP_ENDPOINT_OVERRIDE", srv.endpoint)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", srv.creds.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", srv.creds.secret_access_key)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    realm = issuer.realm("sdk")
+    realm.add_ed("ed-1")
+    m = create_manager(cp, authorizerType="CUSTOM_JWT", authorizerConfiguration={
+        "customJWTAuthorizer": {"discoveryUrl": realm.discovery_url}})
+    client = sdk_identity.IdentityClient(REGION)
+    wid = m["paymentManagerId"]
+    api_key = ec_key()
+    name, key_id = cdp_provider(cp, pem_pkcs8(api_key), der_pkcs8_b64(ec_key()))
+    for kw in ({}, {"user_id": "erin"}, {"user_token": realm.token("erin")}):
+        token = client.get_workload_access_token(wid, **kw)["workloadAccessToken"]
+        out = payment_token(dp, token, name, cdp_request())["coinbaseCdpTokenResponse"]
+        check_cdp_bearer(out["bearerToken"], api_key.public_key(), "ES256", key_id,
+                         f"POST api.cdp.coinbase.com{CDP_PATH}")
+
+
 def test_tokens_expire_after_15_minutes(dp, manager, srv):
     """Last in this module: moves the server's clock."""
     token = dp.get_workload_access_token(workloadName=manager["paymentManagerId"])[
