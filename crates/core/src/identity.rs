@@ -49,6 +49,13 @@ pub struct WorkloadClaims {
     pub expires_at: i64,
 }
 
+impl WorkloadClaims {
+    /// Whether the token was minted for `caller`'s account in `caller`'s region.
+    pub fn belongs_to(&self, caller: &Caller) -> bool {
+        self.account_id == caller.account_id && self.region == caller.region
+    }
+}
+
 /// Mints and verifies workload access tokens.
 pub struct WorkloadTokens {
     key: Zeroizing<[u8; 32]>,
@@ -206,7 +213,7 @@ impl ControlPlane {
             .workload_tokens()
             .verify(token, now.unix_timestamp())
             .map_err(|m| CoreError::AccessDenied(m.into()))?;
-        if claims.account_id != caller.account_id || claims.region != caller.region {
+        if !claims.belongs_to(caller) {
             return Err(CoreError::AccessDenied(INVALID_TOKEN.into()));
         }
         if self.get_manager(caller, &claims.workload).await.is_err() {
@@ -345,6 +352,19 @@ mod tests {
         for junk in ["", "pwat1.", "pwat1.a.b", "x.y.z", &token[1..]] {
             assert_eq!(t.verify(junk, 0), Err(INVALID_TOKEN), "{junk}");
         }
+    }
+
+    #[test]
+    fn a_token_belongs_to_its_account_and_region_only() {
+        let t = tokens(1);
+        let c = t.verify(&t.mint(&claims()), 0).unwrap();
+        let caller = |account: &str, region: &str| Caller {
+            account_id: account.into(),
+            region: region.into(),
+        };
+        assert!(c.belongs_to(&caller("111111111111", "us-east-1")));
+        assert!(!c.belongs_to(&caller("222222222222", "us-east-1")));
+        assert!(!c.belongs_to(&caller("111111111111", "eu-west-1")));
     }
 
     #[test]
