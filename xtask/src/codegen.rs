@@ -44,8 +44,43 @@ pub const ENUM_EXTENSIONS: &[(&str, &str, &str)] =
 /// Panics if the model is not valid JSON, uses a feature the generator does not support,
 /// or if `rustfmt` cannot be run.
 pub fn generate(model_json: &str, module: &str) -> String {
-    let model: Model = serde_json::from_str(model_json)
-        .unwrap_or_else(|e| panic!("cannot parse the {module} service model: {e}"));
+    generate_merged(&[model_json], module)
+}
+
+/// Generates one module from several model files of the same service (e.g. the payment
+/// operations and the workload-identity operations of `bedrock-agentcore`): their
+/// operations are appended in order; a shape defined by more than one file must be
+/// defined identically and is kept once.
+pub fn generate_merged(model_jsons: &[&str], module: &str) -> String {
+    let mut merged: Option<Model> = None;
+    let mut raw_shapes: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for json in model_jsons {
+        let model: Model = serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("cannot parse the {module} service model: {e}"));
+        let raw: serde_json::Value = serde_json::from_str(json).expect("parsed above");
+        let Some(into) = merged.as_mut() else {
+            for (name, shape) in raw["shapes"].as_object().expect("shapes is an object") {
+                raw_shapes.insert(name.clone(), shape.clone());
+            }
+            merged = Some(model);
+            continue;
+        };
+        into.operations.0.extend(model.operations.0);
+        for (name, shape) in model.shapes.0 {
+            let value = &raw["shapes"][&name];
+            match raw_shapes.get(&name) {
+                Some(prev) => assert_eq!(
+                    prev, value,
+                    "shape {module}.{name} is defined differently by two model files"
+                ),
+                None => {
+                    raw_shapes.insert(name.clone(), value.clone());
+                    into.shapes.0.push((name, shape));
+                }
+            }
+        }
+    }
+    let model = merged.expect("at least one model file");
     let code = Gen::new(&model, module).render();
     rustfmt(&code)
 }

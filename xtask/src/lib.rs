@@ -8,17 +8,22 @@ pub mod codegen;
 
 use std::path::{Path, PathBuf};
 
-/// The model files that feed the generator: `(module name, model file, generated file)`,
-/// paths relative to the workspace root.
-pub const TARGETS: &[(&str, &str, &str)] = &[
+/// The model files that feed the generator: `(module name, model files, generated file)`,
+/// paths relative to the workspace root. Several files of one module are merged (the
+/// data plane is the payment operations plus the workload access token operations of
+/// the same `bedrock-agentcore` service).
+pub const TARGETS: &[(&str, &[&str], &str)] = &[
     (
         "control",
-        "model/bedrock-agentcore-control-payments.json",
+        &["model/bedrock-agentcore-control-payments.json"],
         "crates/model/src/generated/control.rs",
     ),
     (
         "data",
-        "model/bedrock-agentcore-payments.json",
+        &[
+            "model/bedrock-agentcore-payments.json",
+            "model/bedrock-agentcore-identity.json",
+        ],
         "crates/model/src/generated/data.rs",
     ),
 ];
@@ -34,11 +39,17 @@ pub fn workspace_root() -> PathBuf {
 /// Generates every target and returns `(generated file path, contents)` pairs.
 pub fn generate_all(root: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     let mut out = Vec::new();
-    for (module, model, target) in TARGETS {
-        let model_path = root.join(model);
-        let json = std::fs::read_to_string(&model_path)
-            .map_err(|e| format!("reading {}: {e}", model_path.display()))?;
-        out.push((root.join(target), codegen::generate(&json, module)));
+    for (module, models, target) in TARGETS {
+        let mut jsons = Vec::new();
+        for model in *models {
+            let model_path = root.join(model);
+            jsons.push(
+                std::fs::read_to_string(&model_path)
+                    .map_err(|e| format!("reading {}: {e}", model_path.display()))?,
+            );
+        }
+        let jsons: Vec<&str> = jsons.iter().map(String::as_str).collect();
+        out.push((root.join(target), codegen::generate_merged(&jsons, module)));
     }
     Ok(out)
 }

@@ -134,17 +134,30 @@ pub struct ControlPlane {
     vault: Vault,
     clock: Arc<dyn Clock>,
     pages: Paginator,
+    workload_tokens: crate::identity::WorkloadTokens,
 }
 
 impl ControlPlane {
     pub fn new(store: Arc<dyn Store>, vault: Vault, clock: Arc<dyn Clock>) -> Self {
         let pages = Paginator::new(*vault.derive_key("purser/pagination/v1"));
+        let workload_tokens = crate::identity::WorkloadTokens::new(
+            vault.derive_key("purser/workload-access-token/v1"),
+        );
         ControlPlane {
             store,
             vault,
             clock,
             pages,
+            workload_tokens,
         }
+    }
+
+    pub(crate) fn workload_tokens(&self) -> &crate::identity::WorkloadTokens {
+        &self.workload_tokens
+    }
+
+    pub(crate) fn clock_now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     pub fn paginator(&self) -> &Paginator {

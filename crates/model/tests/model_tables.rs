@@ -3,13 +3,25 @@
 use purser_model::{AwsError, Service, ShapeKind};
 use serde_json::Value;
 
+/// The service's model: every model file of its generator target, operations and shapes
+/// merged (a shape in several files is identical there; the generator checks it).
 fn model(service: Service) -> Value {
-    let file = match service {
-        Service::Control => "bedrock-agentcore-control-payments.json",
-        Service::Data => "bedrock-agentcore-payments.json",
-    };
-    let path = format!("{}/../../model/{file}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let (_, files, _) = xtask::TARGETS
+        .iter()
+        .find(|(module, _, _)| *module == service.name())
+        .expect("a generator target per service");
+    let mut merged = serde_json::json!({"operations": {}, "shapes": {}});
+    for file in *files {
+        let path = format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"));
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for key in ["operations", "shapes"] {
+            let into = merged[key].as_object_mut().unwrap();
+            for (name, v) in json[key].as_object().unwrap() {
+                into.insert(name.clone(), v.clone());
+            }
+        }
+    }
+    merged
 }
 
 #[test]

@@ -38,9 +38,15 @@ fn every_operation_of_both_services_routes() {
         assert_eq!(captures, expected, "{}", op.name);
         n += 1;
     }
-    assert_eq!(n, 16 + 11);
+    // the data plane: 11 payment operations and the 3 GetWorkloadAccessToken* ones
+    assert_eq!(n, 16 + 14);
     assert_eq!(Service::Control.operations().len(), 16);
-    assert_eq!(Service::Data.operations().len(), 11);
+    assert_eq!(Service::Data.operations().len(), 14);
+    let (op, _) = find_operation("POST", "/identities/GetWorkloadAccessTokenForJWT").unwrap();
+    assert_eq!(
+        (op.service, op.name),
+        (Service::Data, "GetWorkloadAccessTokenForJWT")
+    );
 }
 
 #[test]

@@ -359,7 +359,7 @@ async fn create_manager(
         payment_manager_arn: core_control::manager_arn(caller, &x.id),
         authorizer_type: authorizer_type_out(x.authorizer_type),
         authorizer_configuration: authorizer_out(&x.authorizer),
-        workload_identity_details: None,
+        workload_identity_details: Some(workload_details(caller, &x.id)),
         created_at: ts(x.created_at),
         status: manager_status(x.status),
         tags: Some(x.tags),
@@ -370,12 +370,19 @@ async fn create_manager(
     })
 }
 
+/// Every manager is a workload identity named by its id (GetWorkloadAccessToken*).
+fn workload_details(caller: &Caller, id: &str) -> m::WorkloadIdentityDetails {
+    m::WorkloadIdentityDetails {
+        workload_identity_arn: purser_core::identity::workload_identity_arn(caller, id),
+    }
+}
+
 fn manager_view(caller: &Caller, x: Manager) -> m::GetPaymentManagerResponse {
     m::GetPaymentManagerResponse {
         payment_manager_arn: core_control::manager_arn(caller, &x.id),
         authorizer_type: authorizer_type_out(x.authorizer_type),
         authorizer_configuration: authorizer_out(&x.authorizer),
-        workload_identity_details: None,
+        workload_identity_details: Some(workload_details(caller, &x.id)),
         created_at: ts(x.created_at),
         last_updated_at: ts(x.updated_at),
         status: manager_status(x.status),
@@ -419,7 +426,7 @@ async fn update_manager(
     Ok(m::UpdatePaymentManagerResponse {
         payment_manager_arn: core_control::manager_arn(caller, &x.id),
         authorizer_type: authorizer_type_out(x.authorizer_type),
-        workload_identity_details: None,
+        workload_identity_details: Some(workload_details(caller, &x.id)),
         last_updated_at: ts(x.updated_at),
         status: manager_status(x.status),
         payment_manager_id: x.id,

@@ -37,6 +37,15 @@ pub async fn dispatch(
     input: Input<'_>,
 ) -> Reply {
     let principal = Principal { caller, token };
+    if matches!(
+        op.name,
+        "GetWorkloadAccessToken"
+            | "GetWorkloadAccessTokenForUserId"
+            | "GetWorkloadAccessTokenForJWT"
+            | "GetResourcePaymentToken"
+    ) {
+        return crate::identity::dispatch(state, op, &principal, input).await;
+    }
     let caller = &principal;
     let dp = &*state.inner.data;
     macro_rules! call {

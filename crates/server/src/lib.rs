@@ -12,6 +12,7 @@ mod bearer;
 mod control;
 mod data;
 mod errors;
+mod identity;
 mod pipeline;
 
 use std::collections::HashMap;

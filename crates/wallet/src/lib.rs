@@ -9,10 +9,13 @@
 //!   under the master key, both bound to caller-supplied associated data (the identity of
 //!   the record that owns the value), so a ciphertext copied onto another record does not
 //!   open.
+//! * [`vendor`]: short-lived vendor credentials minted from a credential provider's
+//!   secrets (Coinbase CDP JWTs, Privy basic auth and authorization signatures).
 
 mod keys;
 mod secret;
 mod vault;
+pub mod vendor;
 
 pub use keys::{KeyKind, NewWallet, eip55, evm_address};
 pub use secret::Secret;

@@ -521,6 +521,81 @@ pub struct GetResourcePaymentTokenResponse {
     pub payment_token_response: PaymentTokenResponseOutput,
 }
 
+/// `GetWorkloadAccessTokenForJWTRequest` (structure).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetWorkloadAccessTokenForJWTRequest {
+    #[serde(rename = "workloadName")]
+    pub workload_name: String,
+    #[serde(rename = "userToken")]
+    pub user_token: String,
+}
+impl std::fmt::Debug for GetWorkloadAccessTokenForJWTRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetWorkloadAccessTokenForJWTRequest")
+            .field("workload_name", &self.workload_name)
+            .field("user_token", &crate::Redacted)
+            .finish()
+    }
+}
+
+/// `GetWorkloadAccessTokenForJWTResponse` (structure).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetWorkloadAccessTokenForJWTResponse {
+    #[serde(rename = "workloadAccessToken")]
+    pub workload_access_token: String,
+}
+impl std::fmt::Debug for GetWorkloadAccessTokenForJWTResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetWorkloadAccessTokenForJWTResponse")
+            .field("workload_access_token", &crate::Redacted)
+            .finish()
+    }
+}
+
+/// `GetWorkloadAccessTokenForUserIdRequest` (structure).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GetWorkloadAccessTokenForUserIdRequest {
+    #[serde(rename = "workloadName")]
+    pub workload_name: String,
+    #[serde(rename = "userId")]
+    pub user_id: String,
+}
+
+/// `GetWorkloadAccessTokenForUserIdResponse` (structure).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetWorkloadAccessTokenForUserIdResponse {
+    #[serde(rename = "workloadAccessToken")]
+    pub workload_access_token: String,
+}
+impl std::fmt::Debug for GetWorkloadAccessTokenForUserIdResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetWorkloadAccessTokenForUserIdResponse")
+            .field("workload_access_token", &crate::Redacted)
+            .finish()
+    }
+}
+
+/// `GetWorkloadAccessTokenRequest` (structure).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GetWorkloadAccessTokenRequest {
+    #[serde(rename = "workloadName")]
+    pub workload_name: String,
+}
+
+/// `GetWorkloadAccessTokenResponse` (structure).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetWorkloadAccessTokenResponse {
+    #[serde(rename = "workloadAccessToken")]
+    pub workload_access_token: String,
+}
+impl std::fmt::Debug for GetWorkloadAccessTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetWorkloadAccessTokenResponse")
+            .field("workload_access_token", &crate::Redacted)
+            .finish()
+    }
+}
+
 /// `InstrumentBalanceToken` (string enum).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum InstrumentBalanceToken {
@@ -1745,6 +1820,87 @@ pub static OPERATIONS: &[crate::OperationDef] = &[
     },
     crate::OperationDef {
         service: crate::Service::Data,
+        name: "GetWorkloadAccessToken",
+        method: "POST",
+        uri: "/identities/GetWorkloadAccessToken",
+        segments: &[
+            crate::Segment::Literal("identities"),
+            crate::Segment::Literal("GetWorkloadAccessToken"),
+        ],
+        success_code: 200,
+        input: "GetWorkloadAccessTokenRequest",
+        input_shape: 41,
+        output: "GetWorkloadAccessTokenResponse",
+        output_shape: 42,
+        location_members: &[],
+        errors: &[
+            "UnauthorizedException",
+            "ValidationException",
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "ThrottlingException",
+            "InternalServerException",
+        ],
+        idempotent: false,
+        readonly: false,
+        idempotency_token: None,
+    },
+    crate::OperationDef {
+        service: crate::Service::Data,
+        name: "GetWorkloadAccessTokenForJWT",
+        method: "POST",
+        uri: "/identities/GetWorkloadAccessTokenForJWT",
+        segments: &[
+            crate::Segment::Literal("identities"),
+            crate::Segment::Literal("GetWorkloadAccessTokenForJWT"),
+        ],
+        success_code: 200,
+        input: "GetWorkloadAccessTokenForJWTRequest",
+        input_shape: 37,
+        output: "GetWorkloadAccessTokenForJWTResponse",
+        output_shape: 38,
+        location_members: &[],
+        errors: &[
+            "UnauthorizedException",
+            "ValidationException",
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "ThrottlingException",
+            "InternalServerException",
+        ],
+        idempotent: false,
+        readonly: false,
+        idempotency_token: None,
+    },
+    crate::OperationDef {
+        service: crate::Service::Data,
+        name: "GetWorkloadAccessTokenForUserId",
+        method: "POST",
+        uri: "/identities/GetWorkloadAccessTokenForUserId",
+        segments: &[
+            crate::Segment::Literal("identities"),
+            crate::Segment::Literal("GetWorkloadAccessTokenForUserId"),
+        ],
+        success_code: 200,
+        input: "GetWorkloadAccessTokenForUserIdRequest",
+        input_shape: 39,
+        output: "GetWorkloadAccessTokenForUserIdResponse",
+        output_shape: 40,
+        location_members: &[],
+        errors: &[
+            "UnauthorizedException",
+            "ValidationException",
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "ThrottlingException",
+            "InternalServerException",
+        ],
+        idempotent: false,
+        readonly: false,
+        idempotency_token: None,
+    },
+    crate::OperationDef {
+        service: crate::Service::Data,
         name: "ListPaymentInstruments",
         method: "POST",
         uri: "/payments/listPaymentInstruments",
@@ -1754,9 +1910,9 @@ pub static OPERATIONS: &[crate::OperationDef] = &[
         ],
         success_code: 200,
         input: "ListPaymentInstrumentsRequest",
-        input_shape: 48,
+        input_shape: 54,
         output: "ListPaymentInstrumentsResponse",
-        output_shape: 49,
+        output_shape: 55,
         location_members: &[
             crate::LocationMember {
                 member: "userId",
@@ -1792,9 +1948,9 @@ pub static OPERATIONS: &[crate::OperationDef] = &[
         ],
         success_code: 200,
         input: "ListPaymentSessionsRequest",
-        input_shape: 50,
+        input_shape: 56,
         output: "ListPaymentSessionsResponse",
-        output_shape: 51,
+        output_shape: 57,
         location_members: &[
             crate::LocationMember {
                 member: "userId",
@@ -1830,9 +1986,9 @@ pub static OPERATIONS: &[crate::OperationDef] = &[
         ],
         success_code: 200,
         input: "ProcessPaymentRequest",
-        input_shape: 91,
+        input_shape: 97,
         output: "ProcessPaymentResponse",
-        output_shape: 92,
+        output_shape: 98,
         location_members: &[
             crate::LocationMember {
                 member: "userId",
@@ -1884,6 +2040,9 @@ static PATTERN_14: crate::Pattern = crate::Pattern::new(r"\+[1-9]\d{1,14}");
 static PATTERN_15: crate::Pattern = crate::Pattern::new(
     r"[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}",
 );
+static PATTERN_16: crate::Pattern =
+    crate::Pattern::new(r"[A-Za-z0-9-_=]+.[A-Za-z0-9-_=]+.[A-Za-z0-9-_=]+");
+static PATTERN_17: crate::Pattern = crate::Pattern::new(r"[A-Za-z0-9_.-]+");
 
 /// The constraint table of the `data` service: every shape, sorted by name; shapes refer to each other by index.
 pub static SHAPES: &[crate::ShapeDef] = &[
@@ -1893,7 +2052,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "message",
-                target: 58,
+                target: 64,
                 required: false,
                 location: None,
                 location_name: None,
@@ -1910,7 +2069,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "value",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2017,7 +2176,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "requestMethod",
-                    target: 66,
+                    target: 72,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2025,7 +2184,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "requestHost",
-                    target: 77,
+                    target: 83,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2033,7 +2192,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "requestPath",
-                    target: 78,
+                    target: 84,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2092,7 +2251,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "message",
-                target: 58,
+                target: 64,
                 required: false,
                 location: None,
                 location_name: None,
@@ -2109,7 +2268,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -2117,7 +2276,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -2125,7 +2284,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2133,7 +2292,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentConnectorId",
-                    target: 64,
+                    target: 70,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2141,7 +2300,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentType",
-                    target: 74,
+                    target: 80,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2149,7 +2308,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentDetails",
-                    target: 69,
+                    target: 75,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2174,7 +2333,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "paymentInstrument",
-                target: 68,
+                target: 74,
                 required: true,
                 location: None,
                 location_name: None,
@@ -2191,7 +2350,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -2199,7 +2358,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -2207,7 +2366,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2215,7 +2374,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "limits",
-                    target: 95,
+                    target: 101,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2256,7 +2415,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "paymentSession",
-                target: 79,
+                target: 85,
                 required: true,
                 location: None,
                 location_name: None,
@@ -2295,7 +2454,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "version",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2303,7 +2462,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "payload",
-                    target: 65,
+                    target: 71,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2311,7 +2470,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "permit2AllowanceLimit",
-                    target: 88,
+                    target: 94,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2329,7 +2488,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "version",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2337,7 +2496,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "payload",
-                    target: 65,
+                    target: 71,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2373,7 +2532,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -2381,7 +2540,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2389,7 +2548,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentConnectorId",
-                    target: 64,
+                    target: 70,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2397,7 +2556,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2414,7 +2573,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "status",
-                target: 71,
+                target: 77,
                 required: true,
                 location: None,
                 location_name: None,
@@ -2431,7 +2590,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -2439,7 +2598,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2447,7 +2606,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentSessionId",
-                    target: 80,
+                    target: 86,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2464,7 +2623,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "status",
-                target: 81,
+                target: 87,
                 required: true,
                 location: None,
                 location_name: None,
@@ -2500,7 +2659,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "linkedAccounts",
-                    target: 45,
+                    target: 51,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2508,7 +2667,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "walletAddress",
-                    target: 96,
+                    target: 102,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2545,7 +2704,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -2553,7 +2712,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -2561,7 +2720,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2569,7 +2728,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentConnectorId",
-                    target: 64,
+                    target: 70,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2577,7 +2736,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2593,7 +2752,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "token",
-                    target: 37,
+                    target: 43,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2611,7 +2770,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2619,7 +2778,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "tokenBalance",
-                    target: 109,
+                    target: 115,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2637,7 +2796,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -2645,7 +2804,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -2653,7 +2812,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2661,7 +2820,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentConnectorId",
-                    target: 64,
+                    target: 70,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2669,7 +2828,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2686,7 +2845,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "paymentInstrument",
-                target: 68,
+                target: 74,
                 required: true,
                 location: None,
                 location_name: None,
@@ -2703,7 +2862,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -2711,7 +2870,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -2719,7 +2878,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2727,7 +2886,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentSessionId",
-                    target: 80,
+                    target: 86,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2744,7 +2903,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "paymentSession",
-                target: 79,
+                target: 85,
                 required: true,
                 location: None,
                 location_name: None,
@@ -2761,7 +2920,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "workloadIdentityToken",
-                    target: 117,
+                    target: 126,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2777,7 +2936,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentTokenRequest",
-                    target: 85,
+                    target: 91,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2794,7 +2953,123 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "paymentTokenResponse",
-                target: 86,
+                target: 92,
+                required: true,
+                location: None,
+                location_name: None,
+                idempotency_token: false,
+            }],
+            union: false,
+            error_status: None,
+        },
+    },
+    crate::ShapeDef {
+        name: "GetWorkloadAccessTokenForJWTRequest",
+        sensitive: false,
+        kind: crate::ShapeKind::Structure {
+            members: &[
+                crate::MemberDef {
+                    name: "workloadName",
+                    target: 125,
+                    required: true,
+                    location: None,
+                    location_name: None,
+                    idempotency_token: false,
+                },
+                crate::MemberDef {
+                    name: "userToken",
+                    target: 119,
+                    required: true,
+                    location: None,
+                    location_name: None,
+                    idempotency_token: false,
+                },
+            ],
+            union: false,
+            error_status: None,
+        },
+    },
+    crate::ShapeDef {
+        name: "GetWorkloadAccessTokenForJWTResponse",
+        sensitive: false,
+        kind: crate::ShapeKind::Structure {
+            members: &[crate::MemberDef {
+                name: "workloadAccessToken",
+                target: 126,
+                required: true,
+                location: None,
+                location_name: None,
+                idempotency_token: false,
+            }],
+            union: false,
+            error_status: None,
+        },
+    },
+    crate::ShapeDef {
+        name: "GetWorkloadAccessTokenForUserIdRequest",
+        sensitive: false,
+        kind: crate::ShapeKind::Structure {
+            members: &[
+                crate::MemberDef {
+                    name: "workloadName",
+                    target: 125,
+                    required: true,
+                    location: None,
+                    location_name: None,
+                    idempotency_token: false,
+                },
+                crate::MemberDef {
+                    name: "userId",
+                    target: 118,
+                    required: true,
+                    location: None,
+                    location_name: None,
+                    idempotency_token: false,
+                },
+            ],
+            union: false,
+            error_status: None,
+        },
+    },
+    crate::ShapeDef {
+        name: "GetWorkloadAccessTokenForUserIdResponse",
+        sensitive: false,
+        kind: crate::ShapeKind::Structure {
+            members: &[crate::MemberDef {
+                name: "workloadAccessToken",
+                target: 126,
+                required: true,
+                location: None,
+                location_name: None,
+                idempotency_token: false,
+            }],
+            union: false,
+            error_status: None,
+        },
+    },
+    crate::ShapeDef {
+        name: "GetWorkloadAccessTokenRequest",
+        sensitive: false,
+        kind: crate::ShapeKind::Structure {
+            members: &[crate::MemberDef {
+                name: "workloadName",
+                target: 125,
+                required: true,
+                location: None,
+                location_name: None,
+                idempotency_token: false,
+            }],
+            union: false,
+            error_status: None,
+        },
+    },
+    crate::ShapeDef {
+        name: "GetWorkloadAccessTokenResponse",
+        sensitive: false,
+        kind: crate::ShapeKind::Structure {
+            members: &[crate::MemberDef {
+                name: "workloadAccessToken",
+                target: 126,
                 required: true,
                 location: None,
                 location_name: None,
@@ -2829,7 +3104,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "message",
-                target: 58,
+                target: 64,
                 required: false,
                 location: None,
                 location_name: None,
@@ -2857,7 +3132,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "email",
-                    target: 44,
+                    target: 50,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2865,7 +3140,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "sms",
-                    target: 47,
+                    target: 53,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2873,7 +3148,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "developerJwt",
-                    target: 42,
+                    target: 48,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2881,7 +3156,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "oAuth2",
-                    target: 46,
+                    target: 52,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2899,7 +3174,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "kid",
-                    target: 40,
+                    target: 46,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2907,7 +3182,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "sub",
-                    target: 43,
+                    target: 49,
                     required: true,
                     location: None,
                     location_name: None,
@@ -2949,7 +3224,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         name: "LinkedAccountList",
         sensitive: false,
         kind: crate::ShapeKind::List {
-            member: 41,
+            member: 47,
             min: Some(0),
             max: Some(1),
         },
@@ -2961,7 +3236,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "google",
-                    target: 59,
+                    target: 65,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2969,7 +3244,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "apple",
-                    target: 59,
+                    target: 65,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2977,7 +3252,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "x",
-                    target: 59,
+                    target: 65,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2985,7 +3260,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "telegram",
-                    target: 59,
+                    target: 65,
                     required: false,
                     location: None,
                     location_name: None,
@@ -2993,7 +3268,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "github",
-                    target: 59,
+                    target: 65,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3010,7 +3285,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "phoneNumber",
-                target: 89,
+                target: 95,
                 required: true,
                 location: None,
                 location_name: None,
@@ -3027,7 +3302,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -3035,7 +3310,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -3043,7 +3318,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3051,7 +3326,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentConnectorId",
-                    target: 64,
+                    target: 70,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3059,7 +3334,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "nextToken",
-                    target: 57,
+                    target: 63,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3067,7 +3342,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "maxResults",
-                    target: 38,
+                    target: 44,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3085,7 +3360,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "paymentInstruments",
-                    target: 73,
+                    target: 79,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3093,7 +3368,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "nextToken",
-                    target: 96,
+                    target: 102,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3111,7 +3386,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -3119,7 +3394,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -3127,7 +3402,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3135,7 +3410,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "nextToken",
-                    target: 57,
+                    target: 63,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3143,7 +3418,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "maxResults",
-                    target: 38,
+                    target: 44,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3161,7 +3436,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "paymentSessions",
-                    target: 83,
+                    target: 89,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3169,7 +3444,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "nextToken",
-                    target: 57,
+                    target: 63,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3206,7 +3481,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "version",
-                    target: 116,
+                    target: 124,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3214,7 +3489,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "wwwAuthenticateHeaders",
-                    target: 119,
+                    target: 128,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3240,7 +3515,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "version",
-                    target: 116,
+                    target: 124,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3248,7 +3523,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "selectedPaymentId",
-                    target: 56,
+                    target: 62,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3256,7 +3531,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentCredential",
-                    target: 53,
+                    target: 59,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3307,7 +3582,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "sub",
-                    target: 61,
+                    target: 67,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3323,7 +3598,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "name",
-                    target: 60,
+                    target: 66,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3331,7 +3606,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "username",
-                    target: 62,
+                    target: 68,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3428,7 +3703,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "mpp",
-                    target: 54,
+                    target: 60,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3446,7 +3721,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3454,7 +3729,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3462,7 +3737,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentConnectorId",
-                    target: 64,
+                    target: 70,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3470,7 +3745,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3478,7 +3753,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentType",
-                    target: 74,
+                    target: 80,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3486,7 +3761,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentDetails",
-                    target: 69,
+                    target: 75,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3502,7 +3777,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "status",
-                    target: 71,
+                    target: 77,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3566,7 +3841,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3574,7 +3849,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3582,7 +3857,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentConnectorId",
-                    target: 64,
+                    target: 70,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3590,7 +3865,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3598,7 +3873,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentType",
-                    target: 74,
+                    target: 80,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3606,7 +3881,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "status",
-                    target: 71,
+                    target: 77,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3637,7 +3912,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         name: "PaymentInstrumentSummaryList",
         sensitive: false,
         kind: crate::ShapeKind::List {
-            member: 72,
+            member: 78,
             min: None,
             max: None,
         },
@@ -3679,7 +3954,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "mpp",
-                    target: 55,
+                    target: 61,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3719,7 +3994,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "paymentSessionId",
-                    target: 80,
+                    target: 86,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3727,7 +4002,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3735,7 +4010,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "limits",
-                    target: 95,
+                    target: 101,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3743,7 +4018,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3751,7 +4026,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "expiryTimeInMinutes",
-                    target: 38,
+                    target: 44,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3815,7 +4090,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "paymentSessionId",
-                    target: 80,
+                    target: 86,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3823,7 +4098,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3831,7 +4106,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3839,7 +4114,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "expiryTimeInMinutes",
-                    target: 38,
+                    target: 44,
                     required: true,
                     location: None,
                     location_name: None,
@@ -3870,7 +4145,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         name: "PaymentSessionSummaryList",
         sensitive: false,
         kind: crate::ShapeKind::List {
-            member: 82,
+            member: 88,
             min: None,
             max: None,
         },
@@ -3901,7 +4176,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "stripePrivyTokenRequest",
-                    target: 103,
+                    target: 109,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3927,7 +4202,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "stripePrivyTokenResponse",
-                    target: 104,
+                    target: 110,
                     required: false,
                     location: None,
                     location_name: None,
@@ -3989,7 +4264,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "userId",
-                    target: 111,
+                    target: 117,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-User-Id"),
@@ -3997,7 +4272,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "agentName",
-                    target: 63,
+                    target: 69,
                     required: false,
                     location: Some(crate::Location::Header),
                     location_name: Some("X-Amzn-Bedrock-AgentCore-Payments-Agent-Name"),
@@ -4005,7 +4280,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4013,7 +4288,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentSessionId",
-                    target: 80,
+                    target: 86,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4021,7 +4296,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4029,7 +4304,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentType",
-                    target: 87,
+                    target: 93,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4037,7 +4312,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInput",
-                    target: 67,
+                    target: 73,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4063,7 +4338,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "processPaymentId",
-                    target: 90,
+                    target: 96,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4071,7 +4346,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentManagerArn",
-                    target: 75,
+                    target: 81,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4079,7 +4354,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentSessionId",
-                    target: 80,
+                    target: 86,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4087,7 +4362,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentInstrumentId",
-                    target: 70,
+                    target: 76,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4095,7 +4370,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentType",
-                    target: 87,
+                    target: 93,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4103,7 +4378,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "status",
-                    target: 84,
+                    target: 90,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4111,7 +4386,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "paymentOutput",
-                    target: 76,
+                    target: 82,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4144,7 +4419,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "message",
-                target: 58,
+                target: 64,
                 required: false,
                 location: None,
                 location_name: None,
@@ -4160,7 +4435,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "message",
-                target: 58,
+                target: 64,
                 required: false,
                 location: None,
                 location_name: None,
@@ -4270,7 +4545,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "requestHost",
-                    target: 101,
+                    target: 107,
                     required: false,
                     location: None,
                     location_name: None,
@@ -4278,7 +4553,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "requestPath",
-                    target: 102,
+                    target: 108,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4286,7 +4561,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "requestBody",
-                    target: 100,
+                    target: 106,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4312,7 +4587,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "authorizationSignature",
-                    target: 98,
+                    target: 104,
                     required: false,
                     location: None,
                     location_name: None,
@@ -4320,7 +4595,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "requestExpiry",
-                    target: 52,
+                    target: 58,
                     required: false,
                     location: None,
                     location_name: None,
@@ -4328,7 +4603,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "appId",
-                    target: 97,
+                    target: 103,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4336,7 +4611,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "basicAuthToken",
-                    target: 99,
+                    target: 105,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4354,7 +4629,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "message",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4362,7 +4637,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "subscriptionUrl",
-                    target: 107,
+                    target: 113,
                     required: false,
                     location: None,
                     location_name: None,
@@ -4370,7 +4645,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "productName",
-                    target: 106,
+                    target: 112,
                     required: false,
                     location: None,
                     location_name: None,
@@ -4409,7 +4684,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "message",
-                target: 58,
+                target: 64,
                 required: false,
                 location: None,
                 location_name: None,
@@ -4426,7 +4701,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "amount",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4434,7 +4709,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "decimals",
-                    target: 38,
+                    target: 44,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4442,7 +4717,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "token",
-                    target: 37,
+                    target: 43,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4475,7 +4750,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         kind: crate::ShapeKind::Structure {
             members: &[crate::MemberDef {
                 name: "message",
-                target: 58,
+                target: 64,
                 required: false,
                 location: None,
                 location_name: None,
@@ -4497,13 +4772,35 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         },
     },
     crate::ShapeDef {
+        name: "UserIdType",
+        sensitive: false,
+        kind: crate::ShapeKind::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: None,
+            enum_values: None,
+            extension_values: &[],
+        },
+    },
+    crate::ShapeDef {
+        name: "UserTokenType",
+        sensitive: true,
+        kind: crate::ShapeKind::String {
+            min: Some(1),
+            max: Some(131072),
+            pattern: Some(&PATTERN_16),
+            enum_values: None,
+            extension_values: &[],
+        },
+    },
+    crate::ShapeDef {
         name: "ValidationException",
         sensitive: false,
         kind: crate::ShapeKind::Structure {
             members: &[
                 crate::MemberDef {
                     name: "message",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4511,7 +4808,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "reason",
-                    target: 115,
+                    target: 123,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4519,7 +4816,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "fieldList",
-                    target: 114,
+                    target: 122,
                     required: false,
                     location: None,
                     location_name: None,
@@ -4537,7 +4834,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
             members: &[
                 crate::MemberDef {
                     name: "name",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4545,7 +4842,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
                 },
                 crate::MemberDef {
                     name: "message",
-                    target: 96,
+                    target: 102,
                     required: true,
                     location: None,
                     location_name: None,
@@ -4560,7 +4857,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         name: "ValidationExceptionFieldList",
         sensitive: false,
         kind: crate::ShapeKind::List {
-            member: 113,
+            member: 121,
             min: None,
             max: None,
         },
@@ -4594,6 +4891,17 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         },
     },
     crate::ShapeDef {
+        name: "WorkloadIdentityNameType",
+        sensitive: false,
+        kind: crate::ShapeKind::String {
+            min: Some(3),
+            max: Some(255),
+            pattern: Some(&PATTERN_17),
+            enum_values: None,
+            extension_values: &[],
+        },
+    },
+    crate::ShapeDef {
         name: "WorkloadIdentityTokenType",
         sensitive: true,
         kind: crate::ShapeKind::String {
@@ -4619,7 +4927,7 @@ pub static SHAPES: &[crate::ShapeDef] = &[
         name: "WwwAuthenticateHeaderList",
         sensitive: false,
         kind: crate::ShapeKind::List {
-            member: 118,
+            member: 127,
             min: Some(1),
             max: Some(1),
         },
