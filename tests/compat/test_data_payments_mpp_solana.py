@@ -322,6 +322,34 @@ def test_idempotency_returns_the_same_credential_and_debits_once(sdp, swallet, m
     assert available(sdp, swallet, p) == "0.70"
 
 
+def test_concurrent_payments_spend_the_budget_exactly(sdp, swallet, make_payer, svm_chain):
+    """1.00 USD and 10 concurrent 0.30 payments: exactly 3 go through, 0.10 is left."""
+    import threading
+
+    p = make_payer()
+    header = Merchant(svm_chain).challenge("300000")
+    results: list = [None] * 10
+    barrier = threading.Barrier(10)
+
+    def worker(i: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            results[i] = pay_mpp(sdp, swallet, p, [header])
+        except Exception as e:  # noqa: BLE001 - counted below
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    ok = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if not isinstance(r, dict)]
+    assert len(ok) == 3, results
+    assert all("Insufficient budget" in error_message(e) for e in refused), refused
+    assert available(sdp, swallet, p) == "0.10"
+
+
 def test_official_sdk_pays_a_solana_merchant(svm_server, sdp, swallet, make_payer, svm_chain,
                                              monkeypatch):
     """bedrock-agentcore's PaymentManager.generate_payment_header on a 402 carrying a
