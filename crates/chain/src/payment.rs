@@ -153,6 +153,12 @@ pub trait Kind: Send + Sync + fmt::Debug {
 /// What the payer must sign, and how the signature becomes the reply.
 pub trait Unsigned: Send + Sync + fmt::Debug {
     fn to_sign(&self) -> ToSign;
+    /// For [`ToSign::TypedData`]: the same message as EIP-712 typed data JSON
+    /// (`eth_signTypedData_v4`), for a wallet service that signs typed data rather than a
+    /// digest. Built only when asked: a local key needs the digest alone.
+    fn typed_data(&self) -> Option<Value> {
+        None
+    }
     /// The reply's payment output, stored with the payment: for x402 the scheme payload,
     /// for MPP `{"selectedPaymentId", "paymentCredential"}`. `None` for a signature of
     /// another kind of key than `to_sign` asked for (the payment then fails unsigned).
@@ -163,8 +169,8 @@ pub trait Unsigned: Send + Sync + fmt::Debug {
 /// message bytes) and what a wallet service would be asked to sign.
 #[derive(Debug, Clone)]
 pub enum ToSign {
-    /// EIP-712 typed data: secp256k1 over `digest`.
-    TypedData { digest: [u8; 32], typed_data: Value },
+    /// EIP-712 typed data: secp256k1 over `digest` (the JSON: [`Unsigned::typed_data`]).
+    TypedData { digest: [u8; 32] },
     /// An EVM transaction: secp256k1 over its signing hash `digest`.
     EvmTransaction { digest: [u8; 32], unsigned: Vec<u8> },
     /// A Solana transaction message: ed25519 over `message`.

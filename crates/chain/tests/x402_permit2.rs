@@ -592,9 +592,10 @@ async fn build_and_sign(
         })
         .await?;
     let to_sign = unsigned.to_sign();
-    let ToSign::TypedData { digest, typed_data } = &to_sign else {
+    let ToSign::TypedData { digest } = &to_sign else {
         panic!("a permit is typed data: {to_sign:?}");
     };
+    let typed_data = unsigned.typed_data().expect("a permit has its typed data");
     assert_eq!(typed_data["primaryType"], "PermitWitnessTransferFrom");
     assert_eq!(typed_data["domain"]["name"], "Permit2");
     assert_eq!(typed_data["domain"]["verifyingContract"], PERMIT2_ADDRESS);

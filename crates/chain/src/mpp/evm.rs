@@ -215,8 +215,14 @@ impl Unsigned for EvmChargeUnsigned {
     fn to_sign(&self) -> ToSign {
         ToSign::TypedData {
             digest: transfer_with_authorization_digest(&self.token, &self.auth),
-            typed_data: transfer_with_authorization_typed_data(&self.token, &self.auth),
         }
+    }
+
+    fn typed_data(&self) -> Option<Value> {
+        Some(transfer_with_authorization_typed_data(
+            &self.token,
+            &self.auth,
+        ))
     }
 
     fn finish(&self, signature: &Signature) -> Option<Value> {

@@ -42,8 +42,14 @@ impl Unsigned for ExactEvmUnsigned {
     fn to_sign(&self) -> ToSign {
         ToSign::TypedData {
             digest: transfer_with_authorization_digest(&self.requirement, &self.auth),
-            typed_data: transfer_with_authorization_typed_data(&self.requirement, &self.auth),
         }
+    }
+
+    fn typed_data(&self) -> Option<Value> {
+        Some(transfer_with_authorization_typed_data(
+            &self.requirement,
+            &self.auth,
+        ))
     }
 
     fn finish(&self, signature: &Signature) -> Option<Value> {

@@ -418,8 +418,11 @@ impl Unsigned for Permit2Unsigned {
     fn to_sign(&self) -> ToSign {
         ToSign::TypedData {
             digest: permit2_digest(self.chain_id, &self.auth),
-            typed_data: permit2_typed_data(self.chain_id, &self.auth),
         }
+    }
+
+    fn typed_data(&self) -> Option<Value> {
+        Some(permit2_typed_data(self.chain_id, &self.auth))
     }
 
     fn finish(&self, signature: &Signature) -> Option<Value> {
