@@ -5,7 +5,8 @@
 //!
 //! Two modes:
 //! - default: ProcessPayment throughput and latency percentiles at several client
-//!   concurrencies;
+//!   concurrencies, paying one payment kind (`--kind`, default x402 `exact` on EVM; the
+//!   kind's parse, build and signing costs join the bare costs);
 //! - `--instruments 1000,1000000`: per scale, a fresh store holding that many instruments
 //!   of one user (one created through the API, the rest bulk-inserted), then
 //!   ListPaymentInstruments (first page, and pages deep in the listing by nextToken) and
