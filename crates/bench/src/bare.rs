@@ -13,13 +13,15 @@ use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::Full;
 use k256::ecdsa::SigningKey;
-use purser_chain::x402;
+use purser_chain::payment::{self, BuildContext, BuildError, PayerSigner, Signature, ToSign};
+use purser_chain::{BalanceReader, Chain, RpcConfig, x402};
 use purser_wallet::{KeyKind, MasterKey, Vault};
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Postgres, Sqlite};
 
 use crate::client::{Signer, USER_HEADER};
+use crate::kinds::PayKind;
 use crate::setup;
 
 /// One measured operation.
@@ -119,14 +121,27 @@ pub struct Bare {
     pub disk: Vec<Measure>,
 }
 
-/// Every bare cost; the PostgreSQL rows too when `pg_url` (a scratch database) is given.
-pub async fn run(dir: &Path, budget: Duration, pg_url: Option<&str>) -> anyhow::Result<Bare> {
-    let cpu = tokio::task::spawn_blocking(move || cpu_costs(budget)).await??;
+/// Every bare cost; the PostgreSQL rows too when `pg_url` (a scratch database) is given;
+/// the rows of the payment `kind` (its build reading the Solana RPC at `rpc_url`).
+pub async fn run(
+    dir: &Path,
+    budget: Duration,
+    pg_url: Option<&str>,
+    kind: PayKind,
+    rpc_url: Option<&str>,
+) -> anyhow::Result<Bare> {
+    let mut cpu = tokio::task::spawn_blocking(move || cpu_costs(budget, kind)).await??;
+    let handle = tokio::runtime::Handle::current();
+    let rpc_url = rpc_url.map(str::to_string);
+    cpu.extend(
+        tokio::task::spawn_blocking(move || kind_costs(&handle, budget, kind, rpc_url.as_deref()))
+            .await??,
+    );
     let disk = disk_costs(dir, budget, pg_url).await?;
     Ok(Bare { cpu, disk })
 }
 
-fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
+fn cpu_costs(budget: Duration, kind: PayKind) -> anyhow::Result<Vec<Measure>> {
     let mut out = Vec::new();
 
     // The client's share: SigV4 over one ProcessPayment request.
@@ -140,7 +155,7 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
         instrument_id: "payment-instrument-0123456789abcdef".into(),
     };
     let arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:payment-manager/pm-0123456789";
-    let body = Bytes::from(setup::payment_body(arn, &agent).to_string());
+    let body = Bytes::from(setup::payment_body(arn, &agent, kind).to_string());
     let mut failed = None;
     out.push(measure(
         "SigV4-sign one ProcessPayment request (client, aws-sigv4)",
@@ -289,6 +304,190 @@ fn cpu_costs(budget: Duration) -> anyhow::Result<Vec<Measure>> {
     });
     std::hint::black_box(sink);
     Ok(out)
+}
+
+/// The self-custody signer of the server (purser-core's `VaultSigner`): the sealed key
+/// opened for each signature, secp256k1 over a digest or ed25519 over a Solana message.
+struct VaultSigner<'a> {
+    vault: &'a Vault,
+    aad: &'a [u8],
+    sealed_key: &'a [u8],
+}
+
+impl PayerSigner for VaultSigner<'_> {
+    fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
+        match what {
+            ToSign::TypedData { digest, .. } | ToSign::EvmTransaction { digest, .. } => self
+                .vault
+                .sign_secp256k1_digest(self.aad, self.sealed_key, digest)
+                .map(Signature::Secp256k1),
+            ToSign::SolanaMessage { message } => self
+                .vault
+                .sign_ed25519(self.aad, self.sealed_key, message)
+                .map(Signature::Ed25519),
+        }
+        .map_err(|_| BuildError::Signing)
+    }
+}
+
+/// The payment kind's own costs, through purser-chain's public payment API as the server
+/// calls it: read the input (`payment::parse`), build what the payer signs
+/// (`Kind::build`), sign it through the Vault and turn the signature into the reply
+/// (`Unsigned::finish`), and the whole signing job (build + sign + finish).
+fn kind_costs(
+    handle: &tokio::runtime::Handle,
+    budget: Duration,
+    kind: PayKind,
+    rpc_url: Option<&str>,
+) -> anyhow::Result<Vec<Measure>> {
+    let mut out = Vec::new();
+    let k = kind.name();
+    let input = kind.chain_input();
+    let mut sink = 0usize;
+    let mut bad = None;
+    out.push(measure(
+        &format!("{k}: read the input (payment::parse)"),
+        if matches!(kind, PayKind::MppEvm | PayKind::MppSolana) {
+            "challenge auth-params, base64url + JSON of the request, every check"
+        } else {
+            "the PaymentRequirements checks of the kind"
+        },
+        budget,
+        u64::MAX,
+        |_| match payment::parse(&input) {
+            Ok(r) => sink ^= r.amount as usize,
+            Err(e) => bad = Some(e.message),
+        },
+    ));
+    if let Some(e) = bad {
+        anyhow::bail!("{k}: the bench's input is refused: {e}");
+    }
+    let req = payment::parse(&input).map_err(|e| anyhow::anyhow!("{k}: {}", e.message))?;
+
+    let vault = Vault::new(MasterKey::generate());
+    let aad = b"123456789012/payment-instrument-0123456789abcdef";
+    let wallet = vault.create_wallet(
+        if kind.is_solana() {
+            KeyKind::Ed25519
+        } else {
+            KeyKind::Secp256k1
+        },
+        aad,
+    );
+    let mut config = RpcConfig::default();
+    if let Some(url) = rpc_url {
+        config = config
+            .with_url(Chain::SolanaDevnet, url)
+            .context("the RPC stand-in's URL")?;
+    }
+    let chains = BalanceReader::new(config).context("an RPC client")?;
+    let signer = VaultSigner {
+        vault: &vault,
+        aad,
+        sealed_key: &wallet.sealed_key,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let ctx = BuildContext {
+        payer: &wallet.address,
+        now,
+        chains: &chains,
+        signer: &signer,
+    };
+    let build = || {
+        handle
+            .block_on(req.kind.build(&ctx))
+            .map_err(|e| anyhow::anyhow!("{k}: build: {e:?}"))
+    };
+    let unsigned = build()?;
+    let what = unsigned.to_sign();
+    let (build_note, sign_note) = match (&what, kind) {
+        (_, PayKind::ExactSvm) => (
+            "payer's ATA (PDA search), v0 message of 4 instructions; includes the getLatestBlockhash round trip to the bench's loopback RPC",
+            "Vault::sign_ed25519 (unseal + ed25519) + wire transaction, base64, payload JSON",
+        ),
+        (ToSign::SolanaMessage { .. }, _) => (
+            "payer's and recipient's ATAs (PDA searches), v0 message; blockhash from the challenge",
+            "Vault::sign_ed25519 (unseal + ed25519) + wire transaction, base64, credential",
+        ),
+        (_, PayKind::MppEvm) => (
+            "EIP-3009 authorization + EIP-712 digest (keccak-256)",
+            "Vault::sign_secp256k1_digest (unseal + secp256k1) + credential (JSON, base64url)",
+        ),
+        (_, PayKind::ExactEvm) => (
+            "EIP-3009 authorization + EIP-712 digest (keccak-256)",
+            "Vault::sign_secp256k1_digest (unseal + secp256k1) + x402 payload JSON",
+        ),
+        _ => (
+            "Permit2 witness authorization + EIP-712 digest (keccak-256)",
+            "Vault::sign_secp256k1_digest (unseal + secp256k1) + x402 payload JSON",
+        ),
+    };
+    let mut failed = None;
+    out.push(measure(
+        &format!("{k}: build what the payer signs (Kind::build + to_sign)"),
+        build_note,
+        budget,
+        u64::MAX,
+        |_| match build() {
+            Ok(u) => sink ^= std::hint::black_box(u).to_sign_len(),
+            Err(e) => failed = Some(e),
+        },
+    ));
+    if let Some(e) = failed.take() {
+        return Err(e);
+    }
+    out.push(measure(
+        &format!("{k}: sign through the Vault + finish the reply"),
+        sign_note,
+        budget,
+        u64::MAX,
+        |_| match signer.sign(&what) {
+            Ok(sig) => sink ^= unsigned.finish(&sig).map_or(0, |v| v.to_string().len()),
+            Err(_) => failed = Some(anyhow::anyhow!("{k}: Vault signing failed")),
+        },
+    ));
+    if let Some(e) = failed.take() {
+        return Err(e);
+    }
+    out.push(measure(
+        &format!("{k}: server signing job (build + Vault sign + finish)"),
+        "what ProcessPayment does per payment of this kind around the ledger",
+        budget,
+        u64::MAX,
+        |_| {
+            let r = build().and_then(|u| {
+                let sig = signer
+                    .sign(&u.to_sign())
+                    .map_err(|_| anyhow::anyhow!("{k}: Vault signing failed"))?;
+                Ok(u.finish(&sig).map_or(0, |v| v.to_string().len()))
+            });
+            match r {
+                Ok(n) => sink ^= n,
+                Err(e) => failed = Some(e),
+            }
+        },
+    ));
+    if let Some(e) = failed.take() {
+        return Err(e);
+    }
+    std::hint::black_box(sink);
+    Ok(out)
+}
+
+/// A cheap use of a built message, so that the build is not optimised away.
+trait ToSignLen {
+    fn to_sign_len(&self) -> usize;
+}
+
+impl ToSignLen for Box<dyn payment::Unsigned> {
+    fn to_sign_len(&self) -> usize {
+        match self.to_sign() {
+            ToSign::TypedData { digest, .. } | ToSign::EvmTransaction { digest, .. } => {
+                digest[0] as usize
+            }
+            ToSign::SolanaMessage { message } => message.len(),
+        }
+    }
 }
 
 async fn disk_costs(

@@ -92,7 +92,7 @@ pub async fn run_scale(spec: &NodeSpec, p: &Params<'_>, scale: u64) -> anyhow::R
     let ctl = setup::control(&mut conn, p.signer)
         .await
         .with_context(|| format!("setup; node logs:\n{}", cluster.log_tail()))?;
-    let (real_id, status) = setup::create_instrument(&mut conn, p.signer, &ctl)
+    let (real_id, status) = setup::create_instrument(&mut conn, p.signer, &ctl, "ETHEREUM")
         .await
         .with_context(|| format!("setup; node logs:\n{}", cluster.log_tail()))?;
     if status != "ACTIVE" {
@@ -137,7 +137,7 @@ pub async fn run_scale(spec: &NodeSpec, p: &Params<'_>, scale: u64) -> anyhow::R
             },
             Op::Create => Workload::Repeat {
                 path: setup::CREATE_INSTRUMENT,
-                body: setup::instrument_body(&ctl),
+                body: setup::instrument_body(&ctl, "ETHEREUM"),
             },
         };
         for &clients in p.concurrency {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::client::{Conn, Reply, Signer};
+use crate::kinds::PayKind;
 use crate::server::{self, Cluster};
 use crate::setup::{Fixture, USER, payment_body};
 
@@ -21,6 +22,7 @@ pub enum Workload<'a> {
     Payments {
         fixture: &'a Fixture,
         client_tokens: bool,
+        kind: PayKind,
     },
     /// The same POST every time.
     Repeat { path: &'static str, body: Value },
@@ -66,8 +68,9 @@ impl ClientOp {
             Workload::Payments {
                 fixture: f,
                 client_tokens,
+                kind,
             } => {
-                let body = payment_body(&f.manager_arn, &f.agents[client % f.agents.len()]);
+                let body = payment_body(&f.manager_arn, &f.agents[client % f.agents.len()], *kind);
                 let Value::Object(template) = body.clone() else {
                     anyhow::bail!("a payment body must be a JSON object");
                 };

@@ -5,7 +5,8 @@
 //!
 //! Two modes:
 //! - default: ProcessPayment throughput and latency percentiles at several client
-//!   concurrencies;
+//!   concurrencies, paying one payment kind (`--kind`, default x402 `exact` on EVM; the
+//!   kind's parse, build and signing costs join the bare costs);
 //! - `--instruments 1000,1000000`: per scale, a fresh store holding that many instruments
 //!   of one user (one created through the API, the rest bulk-inserted), then
 //!   ListPaymentInstruments (first page, and pages deep in the listing by nextToken) and
@@ -22,9 +23,11 @@
 mod bare;
 mod client;
 mod instruments;
+mod kinds;
 mod load;
 mod pg;
 mod report;
+mod rpc;
 mod server;
 mod setup;
 
@@ -83,6 +86,11 @@ struct Args {
     /// to look at latency over time.
     #[arg(long)]
     latency_csv: Option<PathBuf>,
+    /// ProcessPayment: the payment kind every request pays (Solana kinds pay with Solana
+    /// instruments; exact-svm reads its blockhash from a JSON-RPC stand-in the bench serves
+    /// on 127.0.0.1). The bare-cost table adds that kind's parse, build and signing costs.
+    #[arg(long, value_enum, default_value_t = kinds::PayKind::ExactEvm)]
+    kind: kinds::PayKind,
     /// ProcessPayment: wallets and sessions to create; client i pays with pair i mod this.
     #[arg(long, default_value_t = 8)]
     agents: usize,
@@ -314,6 +322,15 @@ async fn run_mode(
     // Facts (and the date) of the moment the measurements start.
     let machine = report::Machine::collect(tmp.path());
 
+    // The Solana RPC stand-in (exact-svm builds read a blockhash from it, in the bare
+    // costs and in the server).
+    let rpc = if args.kind == kinds::PayKind::ExactSvm && args.instruments.is_none() {
+        Some(rpc::start(kinds::blockhash()).await?)
+    } else {
+        None
+    };
+    let rpc_url = rpc.as_ref().map(rpc::Rpc::url);
+
     eprintln!("bare costs ({} s each)...", args.bare_seconds);
     let scratch = match admin {
         Some(a) => Some(a.create().await?),
@@ -323,6 +340,8 @@ async fn run_mode(
         tmp.path(),
         Duration::from_secs_f64(args.bare_seconds),
         scratch.as_ref().map(|d| d.url.as_str()),
+        args.kind,
+        rpc_url.as_deref(),
     )
     .await;
     if let (Some(a), Some(d)) = (admin, &scratch) {
@@ -339,6 +358,10 @@ async fn run_mode(
         max_connections: args.database_max_connections,
         master_key: server::master_key(),
         log_filter: args.server_log.clone(),
+        env: rpc_url
+            .iter()
+            .map(|u| ("PURSER_RPC_SOLANA_DEVNET".to_string(), u.clone()))
+            .collect(),
     };
     let mut stores = Stores {
         tmp: tmp.path().to_path_buf(),
@@ -404,7 +427,14 @@ async fn run_mode(
     }
 
     let fresh = stores.fresh(&template).await?;
+    let rpc_before = rpc
+        .as_ref()
+        .map(|r| r.calls.load(std::sync::atomic::Ordering::Relaxed));
     let levels = payments(args, concurrency, &fresh.spec, &signer).await;
+    let rpc_calls = rpc
+        .as_ref()
+        .zip(rpc_before)
+        .map(|(r, b)| r.calls.load(std::sync::atomic::Ordering::Relaxed) - b);
     stores.release(fresh).await;
     let levels = levels.map_err(several_sqlite)?;
     let background_after = server::background_busy(Duration::from_secs(1)).await;
@@ -434,6 +464,8 @@ async fn run_mode(
         seconds: args.seconds,
         rate: args.rate,
         levels: &levels,
+        kind: args.kind,
+        rpc_calls,
     }))
 }
 
@@ -450,17 +482,20 @@ async fn payments(
         spec.binary.display()
     );
     let cluster = server::Cluster::start(spec, args.nodes).await?;
-    let fixture = setup::run(cluster.first(), signer, args.agents)
+    let fixture = setup::run(cluster.first(), signer, args.agents, args.kind)
         .await
         .with_context(|| format!("setup; node logs:\n{}", cluster.log_tail()))?;
     eprintln!(
-        "setup done: manager {}, {} wallets + sessions",
+        "setup done: manager {}, {} {} wallets + sessions; paying {}",
         fixture.manager_arn,
-        fixture.agents.len()
+        fixture.agents.len(),
+        args.kind.instrument_network(),
+        args.kind.name()
     );
     let workload = load::Workload::Payments {
         fixture: &fixture,
         client_tokens: !args.no_client_token,
+        kind: args.kind,
     };
     let mut levels = Vec::new();
     for &clients in concurrency {

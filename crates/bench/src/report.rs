@@ -127,6 +127,9 @@ pub struct Run<'a> {
     pub seconds: f64,
     pub rate: Option<f64>,
     pub levels: &'a [LevelResult],
+    pub kind: crate::kinds::PayKind,
+    /// getLatestBlockhash calls the bench's RPC stand-in served during the levels.
+    pub rpc_calls: Option<u64>,
 }
 
 pub struct InstrumentsRun<'a> {
@@ -291,6 +294,15 @@ pub fn render(r: &Run) -> String {
         } else {
             ""
         }
+    );
+    let _ = writeln!(
+        out,
+        "- payment kind (`--kind {}`): {}{}",
+        r.kind.name(),
+        r.kind.describe(),
+        r.rpc_calls.map_or_else(String::new, |n| format!(
+            "; the bench's Solana RPC stand-in served {n} getLatestBlockhash calls during the levels (warm-up included)"
+        ))
     );
     bare_table(&mut out, c.bare);
 

@@ -57,6 +57,8 @@ pub struct NodeSpec {
     pub master_key: String,
     /// PURSER_LOG of every node.
     pub log_filter: String,
+    /// Further environment of every node (the Solana RPC of `--kind exact-svm`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A fresh master key for the nodes of one run: base64 of 32 bytes from the OS.
@@ -114,6 +116,7 @@ impl Server {
             .env("PURSER_REGION", REGION)
             .env("PURSER_MASTER_KEY", &spec.master_key)
             .env("PURSER_LOG", &spec.log_filter)
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::client::{Conn, Signer};
+use crate::kinds::PayKind;
 
 pub const USER: &str = "bench";
 
@@ -100,12 +101,13 @@ pub async fn control(conn: &mut Conn, signer: &Signer) -> anyhow::Result<Control
 pub const CREATE_INSTRUMENT: &str = "/payments/createPaymentInstrument";
 pub const LIST_INSTRUMENTS: &str = "/payments/listPaymentInstruments";
 
-/// The CreatePaymentInstrument body: an embedded Ethereum wallet for [`USER`].
-pub fn instrument_body(ctl: &Control) -> Value {
+/// The CreatePaymentInstrument body: an embedded wallet on `network` (`ETHEREUM`,
+/// `SOLANA`) for [`USER`].
+pub fn instrument_body(ctl: &Control, network: &str) -> Value {
     json!({"paymentManagerArn": ctl.manager_arn, "paymentConnectorId": ctl.connector_id,
            "paymentInstrumentType": "EMBEDDED_CRYPTO_WALLET",
            "paymentInstrumentDetails": {"embeddedCryptoWallet":
-               {"network": "ETHEREUM", "linkedAccounts": []}}})
+               {"network": network, "linkedAccounts": []}}})
 }
 
 /// CreatePaymentInstrument; returns the new instrument's id and status.
@@ -113,6 +115,7 @@ pub async fn create_instrument(
     conn: &mut Conn,
     signer: &Signer,
     ctl: &Control,
+    network: &str,
 ) -> anyhow::Result<(String, String)> {
     let i = conn
         .call(
@@ -120,7 +123,7 @@ pub async fn create_instrument(
             "POST",
             CREATE_INSTRUMENT,
             Some(USER),
-            &instrument_body(ctl),
+            &instrument_body(ctl, network),
         )
         .await
         .context("CreatePaymentInstrument")?;
@@ -130,14 +133,20 @@ pub async fn create_instrument(
     ))
 }
 
-/// The payment fixture: the control-plane setup, then per agent one wallet and one
-/// 10000 USD session.
-pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Result<Fixture> {
+/// The payment fixture: the control-plane setup, then per agent one wallet (on the
+/// network of `kind`) and one 10000 USD session.
+pub async fn run(
+    addr: SocketAddr,
+    signer: &Signer,
+    agents: usize,
+    kind: PayKind,
+) -> anyhow::Result<Fixture> {
     let mut conn = Conn::connect(addr).await?;
     let ctl = control(&mut conn, signer).await?;
     let mut out = Vec::with_capacity(agents);
     for _ in 0..agents {
-        let (instrument_id, _) = create_instrument(&mut conn, signer, &ctl).await?;
+        let (instrument_id, _) =
+            create_instrument(&mut conn, signer, &ctl, kind.instrument_network()).await?;
         let s = conn
             .call(
                 signer,
@@ -161,15 +170,17 @@ pub async fn run(addr: SocketAddr, signer: &Signer, agents: usize) -> anyhow::Re
     })
 }
 
-/// The ProcessPayment body one agent sends: x402 v2 `exact` on Base Sepolia for one atomic
-/// unit of USDC (0.000001 USD), so a 10000 USD session covers 10^10 payments.
-pub fn payment_body(manager_arn: &str, agent: &Agent) -> Value {
+/// The ProcessPayment body one agent sends: a payment of `kind` for one atomic unit of
+/// USDC (0.000001 USD), so a 10000 USD session covers 10^10 payments. The default kind,
+/// `exact-evm`, is x402 v2 `exact` on Base Sepolia ([`requirement`]).
+pub fn payment_body(manager_arn: &str, agent: &Agent, kind: PayKind) -> Value {
+    let (payment_type, input) = kind.wire_input();
     json!({
         "paymentManagerArn": manager_arn,
         "paymentSessionId": agent.session_id,
         "paymentInstrumentId": agent.instrument_id,
-        "paymentType": "CRYPTO_X402",
-        "paymentInput": {"cryptoX402": {"version": "2", "payload": requirement()}}
+        "paymentType": payment_type,
+        "paymentInput": input
     })
 }
 
