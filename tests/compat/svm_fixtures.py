@@ -25,7 +25,19 @@ from typing import Any
 
 import pytest
 
-from chain_fixtures import CHAIN_DIR, b58encode, node_available, run_node
+from chain_fixtures import (
+    CHAIN_DIR,
+    CONTROL,
+    DATA,
+    all_dead_rpc,
+    b58encode,
+    make_boto,
+    node_available,
+    run_node,
+    setup_wallet,
+    start_purser,
+)
+from compat_helpers import ACCOUNT_1
 
 SOLANA_USDC = {
     "SOLANA": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
@@ -124,6 +136,32 @@ def svm_chain():
         yield chain
     finally:
         chain.stop()
+
+
+@pytest.fixture(scope="session")
+def svm_server(tmp_path_factory, svm_chain):
+    """A Purser whose SOLANA and SOLANA_DEVNET RPC is the SVM (the other chains: dead
+    loopback ports), shared by the Solana payment suites."""
+    rpc = all_dead_rpc()
+    rpc["SOLANA"] = svm_chain.url
+    rpc["SOLANA_DEVNET"] = svm_chain.url
+    server = start_purser(tmp_path_factory.mktemp("purser-svm"), rpc=rpc)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sdp(svm_server):
+    """A data-plane client of `svm_server` (account 1)."""
+    return make_boto(svm_server, DATA)
+
+
+@pytest.fixture(scope="session")
+def swallet(svm_server):
+    """A READY manager and SelfCustody connector on `svm_server` (account 1)."""
+    return setup_wallet(make_boto(svm_server, CONTROL), ACCOUNT_1)
 
 
 def svm_requirement(fee_payer: str, pay_to: str, chain: str = "SOLANA_DEVNET",

@@ -21,19 +21,13 @@ import pytest
 pytest.register_assert_rewrite("chain_fixtures", "svm_fixtures")
 
 from chain_fixtures import (  # noqa: E402
-    CONTROL,
-    DATA,
-    all_dead_rpc,
     create_instrument,
     error_message,
-    make_boto,
     new_user,
     run_node,
-    setup_wallet,
-    start_purser,
     wallet_address,
 )
-from compat_helpers import ACCOUNT_1, expect_validation  # noqa: E402
+from compat_helpers import expect_validation  # noqa: E402
 from svm_fixtures import random_solana_address  # noqa: E402
 
 pytest_plugins = ["chain_fixtures", "svm_fixtures"]
@@ -42,28 +36,6 @@ HEADER = "paymentInput.mpp.wwwAuthenticateHeaders[0]"
 REQ = f"{HEADER}.request"
 CAIP2 = {"SOLANA": "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
          "SOLANA_DEVNET": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"}
-
-
-@pytest.fixture(scope="module")
-def svm_server(tmp_path_factory, svm_chain):
-    rpc = all_dead_rpc()
-    rpc["SOLANA"] = svm_chain.url
-    rpc["SOLANA_DEVNET"] = svm_chain.url
-    server = start_purser(tmp_path_factory.mktemp("purser-mpp-svm"), rpc=rpc)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def sdp(svm_server):
-    return make_boto(svm_server, DATA)
-
-
-@pytest.fixture(scope="module")
-def swallet(svm_server):
-    return setup_wallet(make_boto(svm_server, CONTROL), ACCOUNT_1)
 
 
 class Merchant:

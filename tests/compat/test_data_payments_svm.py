@@ -29,7 +29,6 @@ from chain_fixtures import (  # noqa: E402
     process_payment,
     run_concurrently,
     setup_wallet,
-    start_purser,
     wallet_address,
     x402_requirement,
 )
@@ -46,28 +45,6 @@ from svm_fixtures import (  # noqa: E402
 pytest_plugins = ["chain_fixtures", "svm_fixtures"]
 
 PAYLOAD = "paymentInput.cryptoX402.payload"
-
-
-@pytest.fixture(scope="module")
-def svm_server(tmp_path_factory, svm_chain):
-    rpc = all_dead_rpc()
-    rpc["SOLANA"] = svm_chain.url
-    rpc["SOLANA_DEVNET"] = svm_chain.url
-    server = start_purser(tmp_path_factory.mktemp("purser-svm"), rpc=rpc)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def sdp(svm_server):
-    return make_boto(svm_server, DATA)
-
-
-@pytest.fixture(scope="module")
-def swallet(svm_server):
-    return setup_wallet(make_boto(svm_server, CONTROL), ACCOUNT_1)
 
 
 @dataclass
