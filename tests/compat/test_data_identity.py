@@ -23,24 +23,14 @@ pytest.register_assert_rewrite("chain_fixtures")
 
 from chain_fixtures import CONTROL, DATA, all_dead_rpc, make_boto, start_purser  # noqa: E402
 from compat_helpers import ACCOUNT_1, REGION, create_manager, expect_error  # noqa: E402
-from test_data_jwt import Issuer  # noqa: E402
 
-pytest_plugins = ["chain_fixtures"]
+pytest_plugins = ["chain_fixtures", "jwt_fixtures"]
 
 CDP_PATH = "/platform/v2/evm/accounts"
 PRIVY_PATH = "/v1/wallets/wallet-1/rpc"
 
 
 # ===================================================================== fixtures
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    i = Issuer()
-    try:
-        yield i
-    finally:
-        i.stop()
 
 
 @pytest.fixture(scope="module")
