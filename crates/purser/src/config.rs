@@ -151,9 +151,9 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         .map(Secret::new);
     let mut rpc_urls = std::collections::HashMap::new();
     for (name, url) in &file.rpc {
-        let chain = purser_chain::Chain::parse(name).with_context(|| {
+        let chain = purser_chain::Chain::parse_config_name(name).with_context(|| {
             format!(
-                "[rpc] {name}: not a chain (BASE, BASE_SEPOLIA, ETHEREUM, SOLANA, SOLANA_DEVNET)"
+                "[rpc] {name}: not a chain (BASE, BASE_SEPOLIA, ETHEREUM, SOLANA, SOLANA_DEVNET, TEMPO_4217, TEMPO_42431)"
             )
         })?;
         rpc_urls.insert(chain, url.clone());
