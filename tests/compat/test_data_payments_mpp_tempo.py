@@ -186,9 +186,11 @@ def test_mppx_verifies_and_settles_a_sponsored_purser_transaction(tdp, twallet, 
     # the sponsor paid the fee: the payer lost exactly the amount
     assert balance(tempo_chain, p.address) == 1_000_000 - 250_000
     assert balance(tempo_chain, sponsor) < sponsor_before
-    # the same credential cannot be settled twice
+    # the same credential cannot be settled twice: the chain runs the transaction once
+    # (this merchant's replay store lives in one process, so it may answer with the
+    # receipt of the transaction already mined)
     again = merchant.pay(out["paymentCredential"])
-    assert again["status"] == 402, again
+    assert again["status"] == 402 or again["reference"] == paid["reference"], again
     assert balance(tempo_chain, p.address) == 750_000
     assert merchant.balance() == 250_000
 
