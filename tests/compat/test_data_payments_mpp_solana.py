@@ -23,6 +23,7 @@ from chain_fixtures import (  # noqa: E402
     error_message,
     new_user,
     run_node,
+    wallet_address,
 )
 from compat_helpers import expect_validation  # noqa: E402
 from mpp_helpers import (  # noqa: E402
@@ -73,6 +74,22 @@ class Merchant:
 
     def balance(self) -> int:
         return self.chain.balance(self.recipient, self.chain_name)
+
+
+@pytest.fixture
+def make_payer(sdp, swallet, svm_chain):
+    def make(chain: str = "SOLANA_DEVNET", funds: int = 1_000_000, network: str = "SOLANA",
+             cap: str = "1.00") -> Payer:
+        user = new_user()
+        inst = create_instrument(sdp, swallet, user, network)["paymentInstrument"]
+        if network == "SOLANA":
+            svm_chain.fund(wallet_address(inst), funds, chain)
+        sess = sdp.create_payment_session(
+            userId=user, paymentManagerArn=swallet.manager_arn, expiryTimeInMinutes=60,
+            limits={"maxSpendAmount": {"value": cap, "currency": "USD"}})["paymentSession"]
+        return Payer(user, inst, sess["paymentSessionId"])
+
+    return make
 
 
 def test_merchant_verifies_cosigns_and_settles_purser_transaction(sdp, swallet, make_payer,
