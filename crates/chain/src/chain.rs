@@ -68,7 +68,8 @@ pub struct Eip712Domain {
 pub const USDC_DECIMALS: u8 = 6;
 
 impl Chain {
-    /// Every chain, in declaration order.
+    /// The AgentCore chains (`BlockchainChainId`), in declaration order; see also
+    /// [`Chain::EVERY`].
     pub const ALL: [Chain; 5] = [
         Chain::Base,
         Chain::BaseSepolia,
