@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import secrets
+import subprocess
 import threading
 import uuid
 
@@ -24,6 +25,7 @@ import pytest
 pytest.register_assert_rewrite("chain_fixtures", "mpp_helpers")
 
 from chain_fixtures import (  # noqa: E402
+    CHAIN_DIR,
     CONTROL,
     DATA,
     all_dead_rpc,
@@ -101,6 +103,19 @@ def balance(chain, owner: str) -> int:
     return anvil_mod.balance_of(chain, PATH_USD, owner)
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_merchants():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
 class Merchant:
     """An mppx `tempo` merchant (mpp_tempo.mjs) on the tempo anvil."""
 
@@ -123,6 +138,29 @@ class Merchant:
 
     def pay(self, credential: str, amount: str = "0.25") -> dict:
         return self._run("pay", amount=amount, credential=credential)
+
+    def pay_started(self, amount: str = "0.25"):
+        """Starts `pay` before the credential exists and returns `send(credential) ->
+        result`: node loads mppx while Purser signs, so the credential's validity window
+        (25 s, as the reference client signs) holds only the merchant's verification and
+        broadcast, not a node start on a busy machine. The process is stopped by pid at
+        the end of the test if it is still running."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        proc = subprocess.Popen(["node", "mpp_tempo.mjs", "pay", self.chain.url],
+                                cwd=str(CHAIN_DIR), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        STARTED.append(proc)
+
+        def send(credential: str) -> dict:
+            body = {"secretKey": self.secret, "realm": self.realm,
+                    "recipient": self.recipient, "feePayer": self.fee_payer,
+                    "amount": amount, "credential": credential}
+            out, err = proc.communicate(json.dumps(body), timeout=90)
+            assert proc.returncode == 0, f"mpp_tempo.mjs pay failed:\n{out}\n{err}"
+            return json.loads(out.strip().splitlines()[-1])
+
+        return send
 
     def balance(self) -> int:
         return balance(self.chain, self.recipient)
@@ -152,6 +190,9 @@ def test_mppx_verifies_and_settles_a_sponsored_purser_transaction(tdp, twallet, 
     header = merchant.challenge("0.25")
     req = request_of(header)
     assert req["methodDetails"] == {"chainId": CHAIN_ID, "feePayer": True}, req
+    settle = merchant.pay_started()
+    sponsor = tempo_chain.accounts()[1]
+    sponsor_before = balance(tempo_chain, sponsor)
     resp = pay_mpp(tdp, twallet, p, [header])
     assert resp["paymentType"] == "MPP" and resp["status"] == "PROOF_GENERATED"
     out = resp["paymentOutput"]["mpp"]
@@ -163,23 +204,10 @@ def test_mppx_verifies_and_settles_a_sponsored_purser_transaction(tdp, twallet, 
     assert body["payload"]["signature"].startswith("0x78")
     assert p.address.lower()[2:] in body["payload"]["signature"]
     assert body["source"] == f"did:pkh:eip155:{CHAIN_ID}:{p.address}"
-    assert available(tdp, twallet, p) == "0.75"
 
-    # a tampered transaction (one byte of the transfer's amount) is refused
-    raw = body["payload"]["signature"]
-    amount_hex = f"{250_000:064x}"
-    assert amount_hex in raw
-    tampered = dict(body, payload={"signature": raw.replace(amount_hex, f"{250_001:064x}"),
-                                   "type": "transaction"})
-    forged = "Payment " + base64.urlsafe_b64encode(
-        json.dumps(tampered).encode()).decode().rstrip("=")
-    assert merchant.pay(forged)["status"] == 402
-    assert merchant.balance() == 0
-
-    sponsor = tempo_chain.accounts()[1]
-    sponsor_before = balance(tempo_chain, sponsor)
-    paid = merchant.pay(out["paymentCredential"])
+    paid = settle(out["paymentCredential"])
     assert paid["status"] == 200, paid
+    assert available(tdp, twallet, p) == "0.75"
     receipt = tempo_chain.rpc("eth_getTransactionReceipt", [paid["reference"]])
     assert int(receipt["status"], 16) == 1
     assert merchant.balance() == 250_000
@@ -193,6 +221,16 @@ def test_mppx_verifies_and_settles_a_sponsored_purser_transaction(tdp, twallet, 
     assert again["status"] == 402 or again["reference"] == paid["reference"], again
     assert balance(tempo_chain, p.address) == 750_000
     assert merchant.balance() == 250_000
+    # a tampered transaction (the transfer's amount) is refused
+    raw = body["payload"]["signature"]
+    amount_hex = f"{250_000:064x}"
+    assert amount_hex in raw
+    tampered = dict(body, payload={"signature": raw.replace(amount_hex, f"{250_001:064x}"),
+                                   "type": "transaction"})
+    forged = "Payment " + base64.urlsafe_b64encode(
+        json.dumps(tampered).encode()).decode().rstrip("=")
+    assert merchant.pay(forged)["status"] == 402
+    assert merchant.balance() == 250_000
 
 
 def test_the_wallet_pays_the_fee_only_when_asked(tdp, twallet, make_payer, tempo_chain):
@@ -205,10 +243,11 @@ def test_the_wallet_pays_the_fee_only_when_asked(tdp, twallet, make_payer, tempo
                                 field="paymentInput.mpp.buyerPaysGasFees")
         assert "does not sponsor" in error_message(err)
     assert available(tdp, twallet, p) == "1.00"
+    settle = merchant.pay_started("0.04")
     out = pay_mpp(tdp, twallet, p, [header], buyer_pays=True)["paymentOutput"]["mpp"]
     raw = credential_json(out["paymentCredential"])["payload"]["signature"]
     assert raw.startswith("0x76")
-    paid = merchant.pay(out["paymentCredential"], "0.04")
+    paid = settle(out["paymentCredential"])
     assert paid["status"] == 200, paid
     assert merchant.balance() == 40_000
     # the wallet paid the amount and, in its fee token (pathUSD), the fee
@@ -266,12 +305,16 @@ def test_idempotency_and_budget_exhaustion(tdp, twallet, make_payer, tempo_chain
     p = make_payer()
     merchant = Merchant(tempo_chain)
     header = merchant.challenge("0.30")
+    settle = merchant.pay_started("0.30")
     token = str(uuid.uuid4())
     first = pay_mpp(tdp, twallet, p, [header], clientToken=token)
     replay = pay_mpp(tdp, twallet, p, [header], clientToken=token)
     assert replay["processPaymentId"] == first["processPaymentId"]
     assert replay["paymentOutput"] == first["paymentOutput"]
     assert available(tdp, twallet, p) == "0.70"
+    paid = settle(first["paymentOutput"]["mpp"]["paymentCredential"])
+    assert paid["status"] == 200, paid
+    assert merchant.balance() == 300_000
     # 0.70 left: of 8 concurrent 0.30 payments exactly 2 go through
     results: list = [None] * 8
     barrier = threading.Barrier(8)
@@ -297,10 +340,6 @@ def test_idempotency_and_budget_exhaustion(tdp, twallet, make_payer, tempo_chain
     err = expect_validation(lambda: pay_mpp(tdp, twallet, p, [merchant.challenge("0.20")]))
     assert "Insufficient budget" in error_message(err), error_message(err)
     assert available(tdp, twallet, p) == "0.10"
-    # the first credential still settles
-    paid = merchant.pay(first["paymentOutput"]["mpp"]["paymentCredential"], "0.30")
-    assert paid["status"] == 200, paid
-    assert merchant.balance() == 300_000
 
 
 def test_official_sdk_pays_a_tempo_merchant(tempo_server, tdp, twallet, make_payer,
@@ -319,13 +358,14 @@ def test_official_sdk_pays_a_tempo_merchant(tempo_server, tdp, twallet, make_pay
     pm = sdk_manager.PaymentManager(payment_manager_arn=twallet.manager_arn,
                                     region_name="us-east-1", boto3_session=session)
     header = merchant.challenge("0.20")
+    settle = merchant.pay_started("0.20")
     out = pm.generate_payment_header(
         user_id=p.user, payment_instrument_id=p.iid, payment_session_id=p.session_id,
         payment_required_request={"statusCode": 402,
                                   "headers": {"WWW-Authenticate": header}, "body": {}})
     cred = out["Authorization"]
     assert cred.startswith("Payment ")
-    paid = merchant.pay(cred, "0.20")
+    paid = settle(cred)
     assert paid["status"] == 200, paid
     assert merchant.balance() == 200_000
     assert balance(tempo_chain, p.address) == 800_000
