@@ -124,7 +124,12 @@ def test_privy_signatures_recover_to_the_wallet(privy_flow):
     assert privy_flow["tx"]["recovered"] == address and privy_flow["tx"]["sameFields"] is True
     assert privy_flow["solana"] == {"sameMessage": True, "verifies": True}
     assert privy_flow["keyOwnedRecovered"] is True
+
+
+def test_privy_idempotency_keys(privy_flow):
     assert privy_flow["idempotentReplay"] is True
+    refused(privy_flow["idempotentConflict"], 400, "invalid_request")
+    refused(privy_flow["rpcIdempotencyConflict"], 400, "invalid_request")
 
 
 def test_privy_refuses_what_privy_refuses(privy_flow):
