@@ -150,6 +150,8 @@ def test_injected_faults_reach_the_sdks_then_clear(vendor_emulator):
     assert r["afterFaults"]["ok"] is True
     refused(r["privyUnavailable"], 503)
     refused(r["privyRateLimited"], 429)
+    assert r["privyTimedOut"] == {"ok": False, "kind": True}
+    assert r["afterDelay"] is True
 
 
 def test_dev_endpoints_validate_their_input(vendor_emulator):

@@ -380,6 +380,13 @@ async function faults() {
   out.privyUnavailable = await attempt(() => privy.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }));
   await dev("POST", "/_emulator/faults", { vendor: "privy", kind: "429", count: 1 });
   out.privyRateLimited = await attempt(() => privy.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }));
+  // A vendor that does not answer in time: the SDK's own timeout fires.
+  await dev("POST", "/_emulator/faults", { vendor: "privy", kind: "delay", delayMs: 3000, count: 1 });
+  const app = accounts.privy.apps[0];
+  const impatient = new PrivyClient({ appId: app.appId, appSecret: app.appSecret, apiUrl: emulator, maxRetries: 0, timeout: 300 });
+  const slow = await attempt(() => impatient.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }));
+  out.privyTimedOut = { ok: slow.ok, kind: slow.ok ? null : slow.message.toLowerCase().includes("timed out") };
+  out.afterDelay = (await attempt(() => impatient.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }))).ok;
   return out;
 }
 
