@@ -171,8 +171,9 @@ def test_wallets_and_keys_survive_a_restart(tmp_path):
         created = vendor_sdk("create", emu.url, accounts)
     finally:
         emu.stop()
-    mode = stat.S_IMODE(os.stat(state / "accounts.json").st_mode)
-    assert mode == 0o600, oct(mode)
+    for private in ("accounts.json", "vendor-emulator.db", "emulator.key"):
+        mode = stat.S_IMODE(os.stat(state / private).st_mode)
+        assert mode == 0o600, (private, oct(mode))
     emu = start_vendor_emulator(state, tmp_path / "second.log")
     try:
         assert emu.accounts == accounts
