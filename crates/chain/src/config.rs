@@ -50,6 +50,9 @@ pub enum ConfigError {
 pub struct RpcConfig {
     urls: [Url; 5],
     timeout: Duration,
+    /// Which chains were given a URL (environment, file or code) rather than the default
+    /// public endpoint: the ones a readiness check probes.
+    configured: [bool; 5],
 }
 
 impl Default for RpcConfig {
@@ -59,6 +62,7 @@ impl Default for RpcConfig {
                 Url::parse(c.default_rpc_url()).expect("built-in default RPC URLs are valid")
             }),
             timeout: DEFAULT_TIMEOUT,
+            configured: [false; 5],
         }
     }
 }
@@ -82,6 +86,7 @@ impl RpcConfig {
             let var = chain.rpc_env_var();
             if let Some(value) = get(var).filter(|v| !v.trim().is_empty()) {
                 self.urls[chain.index()] = parse_url(chain, var, value.trim())?;
+                self.configured[chain.index()] = true;
             }
         }
         if let Some(value) = get(TIMEOUT_ENV_VAR).filter(|v| !v.trim().is_empty()) {
@@ -106,6 +111,9 @@ impl RpcConfig {
             next[chain.index()] = parse_url(*chain, "configuration", url.trim())?;
         }
         self.urls = next;
+        for chain in urls.keys() {
+            self.configured[chain.index()] = true;
+        }
         Ok(())
     }
 
@@ -118,6 +126,7 @@ impl RpcConfig {
     /// Sets one chain's URL.
     pub fn set_url(&mut self, chain: Chain, url: &str) -> Result<(), ConfigError> {
         self.urls[chain.index()] = parse_url(chain, "configuration", url.trim())?;
+        self.configured[chain.index()] = true;
         Ok(())
     }
 
@@ -125,6 +134,14 @@ impl RpcConfig {
     pub fn with_url(mut self, chain: Chain, url: &str) -> Result<RpcConfig, ConfigError> {
         self.set_url(chain, url)?;
         Ok(self)
+    }
+
+    /// Chains whose RPC URL was configured (not left at the public default).
+    pub fn configured_chains(&self) -> Vec<Chain> {
+        Chain::ALL
+            .into_iter()
+            .filter(|c| self.configured[c.index()])
+            .collect()
     }
 
     /// Sets the per-request timeout (connect, send and read the whole answer).
