@@ -51,6 +51,9 @@ pub enum ConfigError {
 pub struct RpcConfig {
     urls: [Url; 7],
     timeout: Duration,
+    /// Which chains were given a URL (environment, file or code) rather than the default
+    /// public endpoint: the ones a readiness check probes.
+    configured: Vec<Chain>,
 }
 
 impl Default for RpcConfig {
@@ -60,6 +63,7 @@ impl Default for RpcConfig {
                 Url::parse(c.default_rpc_url()).expect("built-in default RPC URLs are valid")
             }),
             timeout: DEFAULT_TIMEOUT,
+            configured: Vec::new(),
         }
     }
 }
@@ -83,6 +87,7 @@ impl RpcConfig {
             let var = chain.rpc_env_var();
             if let Some(value) = get(var).filter(|v| !v.trim().is_empty()) {
                 self.urls[chain.index()] = parse_url(chain, var, value.trim())?;
+                self.mark_configured(chain);
             }
         }
         if let Some(value) = get(TIMEOUT_ENV_VAR).filter(|v| !v.trim().is_empty()) {
@@ -107,6 +112,9 @@ impl RpcConfig {
             next[chain.index()] = parse_url(*chain, "configuration", url.trim())?;
         }
         self.urls = next;
+        for chain in urls.keys() {
+            self.mark_configured(*chain);
+        }
         Ok(())
     }
 
@@ -119,6 +127,7 @@ impl RpcConfig {
     /// Sets one chain's URL.
     pub fn set_url(&mut self, chain: Chain, url: &str) -> Result<(), ConfigError> {
         self.urls[chain.index()] = parse_url(chain, "configuration", url.trim())?;
+        self.mark_configured(chain);
         Ok(())
     }
 
@@ -126,6 +135,20 @@ impl RpcConfig {
     pub fn with_url(mut self, chain: Chain, url: &str) -> Result<RpcConfig, ConfigError> {
         self.set_url(chain, url)?;
         Ok(self)
+    }
+
+    /// Chains whose RPC URL was configured (not left at the public default), in the
+    /// chain table's order.
+    pub fn configured_chains(&self) -> Vec<Chain> {
+        let mut chains = self.configured.clone();
+        chains.sort_by_key(|c| c.index());
+        chains
+    }
+
+    fn mark_configured(&mut self, chain: Chain) {
+        if !self.configured.contains(&chain) {
+            self.configured.push(chain);
+        }
     }
 
     /// Sets the per-request timeout (connect, send and read the whole answer).
@@ -205,6 +228,18 @@ pub(crate) fn redact(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_chains_given_a_url_are_configured() {
+        let mut c = RpcConfig::default();
+        assert!(c.configured_chains().is_empty());
+        c.apply_env(&env(&[("PURSER_RPC_ETHEREUM", "http://127.0.0.1:1")]))
+            .unwrap();
+        let file = HashMap::from([(Chain::Base, "http://127.0.0.1:2".to_string())]);
+        c.apply_urls(&file).unwrap();
+        c.set_url(Chain::Ethereum, "http://127.0.0.1:3").unwrap();
+        assert_eq!(c.configured_chains(), vec![Chain::Base, Chain::Ethereum]);
+    }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| {

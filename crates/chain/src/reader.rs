@@ -146,8 +146,42 @@ impl BalanceReader {
         self.error(chain, ChainErrorKind::Malformed { detail })
     }
 
-    /// One JSON-RPC request; returns the `result` member parsed as `T`.
+    /// Does the chain's RPC answer, for the right chain? EVM: `eth_chainId` must be the
+    /// chain's id; Solana: `getLatestBlockhash` must give a blockhash. One call, with the
+    /// configured timeout.
+    pub async fn probe(&self, chain: Chain) -> Result<(), ChainError> {
+        match chain.evm_chain_id() {
+            Some(want) => {
+                let got: String = self.call(chain, "eth_chainId", json!([])).await?;
+                let got = self.quantity_u64(chain, &got)?;
+                if got != want {
+                    return Err(self.malformed(chain, format!("eth_chainId is {got}, not {want}")));
+                }
+                Ok(())
+            }
+            None => self.solana_latest_blockhash(chain).await.map(drop),
+        }
+    }
+
+    /// One JSON-RPC request; returns the `result` member parsed as `T`. Each call is
+    /// timed and failures are counted (`purser_chain_rpc_*` metrics).
     async fn call<T: DeserializeOwned>(
+        &self,
+        chain: Chain,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<T, ChainError> {
+        let started = std::time::Instant::now();
+        let result = self.call_once(chain, method, params).await;
+        let labels = [("chain", chain.as_str()), ("method", method)];
+        purser_metrics::CHAIN_RPC_SECONDS.observe(&labels, started.elapsed().as_secs_f64());
+        if result.is_err() {
+            purser_metrics::CHAIN_RPC_ERRORS.inc(&labels);
+        }
+        result
+    }
+
+    async fn call_once<T: DeserializeOwned>(
         &self,
         chain: Chain,
         method: &str,

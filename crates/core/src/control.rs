@@ -179,7 +179,7 @@ impl ControlPlane {
 
     // ----- credential providers -------------------------------------------------------
 
-    fn provider_aad(account_id: &str, name: &str) -> Vec<u8> {
+    pub(crate) fn provider_aad(account_id: &str, name: &str) -> Vec<u8> {
         format!("purser/credential-provider/{account_id}/{name}").into_bytes()
     }
 

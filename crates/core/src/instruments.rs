@@ -83,7 +83,7 @@ pub fn key_aad(account_id: &str, instrument_id: &str) -> Vec<u8> {
     format!("purser/instrument-key/{account_id}/{instrument_id}").into_bytes()
 }
 
-fn linked_aad(account_id: &str, instrument_id: &str) -> Vec<u8> {
+pub fn linked_aad(account_id: &str, instrument_id: &str) -> Vec<u8> {
     format!("purser/instrument-linked-accounts/{account_id}/{instrument_id}").into_bytes()
 }
 

@@ -9,9 +9,11 @@ pub mod clock;
 pub mod control;
 pub mod domain;
 pub mod error;
+pub mod health;
 pub mod identity;
 pub mod ids;
 pub mod instruments;
+pub mod keycare;
 pub mod money;
 pub mod paging;
 pub mod payments;
@@ -81,21 +83,6 @@ impl Idempotency {
     }
 }
 
-/// Refuse to serve with a master key other than the one the database was first used
-/// with: the first start seals a canary under the master key; every start opens it.
-pub async fn check_master_key(
-    store: &dyn store::Store,
-    vault: &purser_wallet::Vault,
-) -> Result<(), String> {
-    const KEY: &str = "master-key-canary";
-    const AAD: &[u8] = b"purser/master-key-canary";
-    let fresh = vault.seal(AAD, b"purser");
-    let stored = store
-        .meta_put_if_absent(KEY, &fresh)
-        .await
-        .map_err(|e| format!("reading the master-key check from the database: {e}"))?;
-    match vault.open(AAD, &stored) {
-        Ok(v) if v.as_slice() == b"purser" => Ok(()),
-        _ => Err("the master key does not match the one this database was created with: every node must use the same PURSER_MASTER_KEY (or master.key file)".into()),
-    }
-}
+/// Refuse to serve with a master key other than the one the database is sealed under
+/// (see [`keycare::check_master_key`]).
+pub use keycare::check_master_key;

@@ -50,21 +50,38 @@ fn session_not_found(id: &str) -> CoreError {
     CoreError::NotFound(format!("Payment session '{id}' not found."))
 }
 
+/// Count a ProcessPayment refusal by reason (`purser_payment_refusals_total`) and pass
+/// the error on.
+fn refused(reason: &'static str, e: CoreError) -> CoreError {
+    purser_metrics::REFUSALS.inc(&[("reason", reason)]);
+    e
+}
+
 /// ProcessPayment's answer for a session that does not exist for the caller (B21).
 fn payment_session_not_found(id: &str) -> CoreError {
-    CoreError::rule(format!("Payment session not found: '{id}'."))
+    refused(
+        "session_not_found",
+        CoreError::rule(format!("Payment session not found: '{id}'.")),
+    )
 }
 
 fn session_expired(id: &str) -> CoreError {
-    CoreError::rule(format!("Payment session '{id}' has expired."))
+    refused(
+        "session_expired",
+        CoreError::rule(format!("Payment session '{id}' has expired.")),
+    )
 }
 
 fn insufficient(id: &str, remaining: i64, requested: i64) -> CoreError {
-    CoreError::rule(format!(
+    insufficient_text(format!(
         "Insufficient budget in payment session '{id}': remaining {} USD, requested {} USD.",
         format_usd(remaining),
         format_usd(requested)
     ))
+}
+
+fn insufficient_text(message: String) -> CoreError {
+    refused("insufficient_budget", CoreError::rule(message))
 }
 
 impl DataPlane {
@@ -228,7 +245,8 @@ impl DataPlane {
                 idem.map(|i| i.token.as_str()),
             )
             .await?;
-        let owner = owner_from(actor, manager_id, ctx.manager)?;
+        let owner =
+            owner_from(actor, manager_id, ctx.manager).map_err(|e| refused("manager", e))?;
         let account = owner.manager.account_id.clone();
         // B8: a replay answers even after the session was deleted.
         if let (Some(i), Some(p)) = (idem, ctx.replay) {
@@ -240,21 +258,25 @@ impl DataPlane {
             PaymentInput::Mpp { .. } => PaymentType::Mpp,
         };
         if req.payment_type != input_type {
-            return Err(CoreError::validation(
-                "paymentInput",
-                format!(
-                    "paymentType {} requires paymentInput.{}.",
-                    req.payment_type.as_str(),
-                    match req.payment_type {
-                        PaymentType::CryptoX402 => "cryptoX402",
-                        PaymentType::Mpp => "mpp",
-                    }
+            return Err(refused(
+                "invalid_input",
+                CoreError::validation(
+                    "paymentInput",
+                    format!(
+                        "paymentType {} requires paymentInput.{}.",
+                        req.payment_type.as_str(),
+                        match req.payment_type {
+                            PaymentType::CryptoX402 => "cryptoX402",
+                            PaymentType::Mpp => "mpp",
+                        }
+                    ),
                 ),
             ));
         }
-        let requirement =
-            payment::parse(&req.input).map_err(|e| CoreError::validation(&e.field, e.message))?;
-        check_payment_ceiling(requirement.amount, &requirement.amount_field)?;
+        let requirement = payment::parse(&req.input)
+            .map_err(|e| refused("invalid_input", CoreError::validation(&e.field, e.message)))?;
+        check_payment_ceiling(requirement.amount, &requirement.amount_field)
+            .map_err(|e| refused("over_ceiling", e))?;
         // 2. the session
         let now = self.now();
         let session = ctx
@@ -269,29 +291,38 @@ impl DataPlane {
             .instrument
             .filter(|i| owner.owns_live_instrument(i))
             .ok_or_else(|| {
-                CoreError::validation(
-                    "paymentInstrumentId",
-                    format!("Payment instrument not found: '{}'.", req.instrument_id),
+                refused(
+                    "instrument_unusable",
+                    CoreError::validation(
+                        "paymentInstrumentId",
+                        format!("Payment instrument not found: '{}'.", req.instrument_id),
+                    ),
                 )
             })?;
         if instrument.status != InstrumentStatus::Active {
-            return Err(CoreError::validation(
-                "paymentInstrumentId",
-                format!(
-                    "Payment instrument '{}' is {}, not ACTIVE.",
-                    instrument.id,
-                    instrument.status.as_str()
+            return Err(refused(
+                "instrument_unusable",
+                CoreError::validation(
+                    "paymentInstrumentId",
+                    format!(
+                        "Payment instrument '{}' is {}, not ACTIVE.",
+                        instrument.id,
+                        instrument.status.as_str()
+                    ),
                 ),
             ));
         }
         if requirement.chain.family().as_str() != instrument.network.as_str() {
-            return Err(CoreError::validation(
-                network_field(&req.input),
-                format!(
-                    "Network {} does not match payment instrument '{}' on network {}.",
-                    requirement.network,
-                    instrument.id,
-                    instrument.network.as_str()
+            return Err(refused(
+                "network_mismatch",
+                CoreError::validation(
+                    network_field(&req.input),
+                    format!(
+                        "Network {} does not match payment instrument '{}' on network {}.",
+                        requirement.network,
+                        instrument.id,
+                        instrument.network.as_str()
+                    ),
                 ),
             ));
         }
@@ -302,7 +333,7 @@ impl DataPlane {
             Some(cap) => match i64::try_from(requirement.debit).ok().filter(|a| *a <= cap) {
                 Some(a) => a,
                 None => {
-                    return Err(CoreError::rule(format!(
+                    return Err(insufficient_text(format!(
                         "Insufficient budget in payment session '{}': remaining {} USD, requested {} USD.",
                         session.id,
                         format_usd(cap - session.spent),
@@ -400,9 +431,14 @@ fn network_field(input: &PaymentInput) -> &'static str {
 /// A kind's failure to build a payment: nothing was reserved, so nothing is released.
 fn build_error(e: BuildError) -> CoreError {
     match e {
-        BuildError::Input(e) => CoreError::validation(&e.field, e.message),
-        BuildError::Chain(e) => CoreError::Internal(e.message()),
-        BuildError::Signing => CoreError::Internal("The payment could not be signed.".into()),
+        BuildError::Input(e) => {
+            refused("invalid_input", CoreError::validation(&e.field, e.message))
+        }
+        BuildError::Chain(e) => refused("chain_error", CoreError::Internal(e.message())),
+        BuildError::Signing => refused(
+            "signing_failed",
+            CoreError::Internal("The payment could not be signed.".into()),
+        ),
     }
 }
 
@@ -681,6 +717,7 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
         tracing::error!(error = %e, "committing the payment batch failed");
         return drop_batch(recorded, done);
     }
+    batch_metrics(size, &recorded, recorded_at, started.elapsed());
     tracing::debug!(
         target: "purser::ledger",
         size,
@@ -697,6 +734,42 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
     }
     for (reply, r) in done {
         let _ = reply.send(r);
+    }
+}
+
+/// The ledger's metrics, once per committed batch: its size and times, and the payments
+/// it recorded, summed per (type, scheme, network) before touching the registry.
+fn batch_metrics(
+    size: usize,
+    recorded: &[(oneshot::Sender<Result<Payment, LedgerError>>, Payment)],
+    recorded_at: std::time::Duration,
+    total: std::time::Duration,
+) {
+    purser_metrics::LEDGER_BATCH.observe(&[], size as f64);
+    purser_metrics::LEDGER_COMMIT_SECONDS.observe(&[], (total - recorded_at).as_secs_f64());
+    purser_metrics::LEDGER_BATCH_SECONDS.observe(&[], total.as_secs_f64());
+    let mut sums: Vec<(&str, &str, &str, u128, u128)> = Vec::new();
+    for (_, p) in recorded {
+        let amount = p.amount.parse::<u128>().unwrap_or(0);
+        match sums
+            .iter_mut()
+            .find(|(t, s, n, _, _)| *t == p.payment_type && *s == p.scheme && *n == p.network)
+        {
+            Some(entry) => {
+                entry.3 += 1;
+                entry.4 += amount;
+            }
+            None => sums.push((&p.payment_type, &p.scheme, &p.network, 1, amount)),
+        }
+    }
+    for (payment_type, scheme, network, count, amount) in sums {
+        let labels = [
+            ("type", payment_type),
+            ("scheme", scheme),
+            ("network", network),
+        ];
+        purser_metrics::PAYMENTS.add(&labels, count);
+        purser_metrics::PAYMENT_AMOUNT.add(&labels, amount);
     }
 }
 

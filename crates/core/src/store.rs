@@ -9,7 +9,8 @@
 //!   connector cannot be created under a manager that is absent or deleting) are single
 //!   atomic statements or transactions, never read-then-write in the core.
 use crate::domain::{
-    Connector, CredentialProvider, Instrument, InstrumentSummary, Manager, Payment, Session,
+    Connector, CredentialProvider, Instrument, InstrumentSummary, Manager, Network, Payment,
+    Session,
 };
 use time::OffsetDateTime;
 
@@ -211,6 +212,34 @@ pub trait Store: Send + Sync + 'static {
     /// (the given one, or the one that was already there).
     async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
 
+    /// A trivial query: does the database answer?
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The connection pool now (for metrics).
+    fn pool_stats(&self) -> PoolStats;
+
+    /// The value stored under `key`, if any.
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Sealed values of one kind ordered by (account, id), strictly after `after`.
+    async fn sealed_page(
+        &self,
+        kind: SealedKind,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<SealedRow>>;
+
+    /// Replace every sealed value (of every [`SealedKind`], deleted instruments included)
+    /// with `reseal(row)`, and write (insert or replace) the `meta` entries, all in ONE
+    /// transaction: either every value is replaced or none is. An error from `reseal`
+    /// rolls everything back and is returned as [`StoreError::Backend`]. Returns how many
+    /// values were replaced.
+    async fn reseal_all(
+        &self,
+        reseal: &(dyn for<'r> Fn(&'r SealedRow) -> Result<Vec<u8>, String> + Send + Sync),
+        meta: &[(&str, Vec<u8>)],
+    ) -> StoreResult<u64>;
+
     /// The payment recorded under a clientToken, if any (replays, B8).
     async fn payment_by_token(&self, account_id: &str, token: &str)
     -> StoreResult<Option<Payment>>;
@@ -237,6 +266,67 @@ pub trait Store: Send + Sync + 'static {
     /// Open one write transaction for a batch of payments (group commit): reservations,
     /// releases and records inside it become durable together at `commit`.
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>>;
+}
+
+/// Every kind of value sealed under the master key (envelope encryption, `purser_wallet::
+/// Vault`). A new sealed column must be added here, so that key rotation re-seals it and
+/// the key check opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SealedKind {
+    /// `credential_providers.sealed_secrets`, keyed by (account, provider name).
+    ProviderSecrets,
+    /// `instruments.sealed_key`, keyed by (account, instrument id).
+    WalletKey,
+    /// `instruments.linked_sealed`, keyed by (account, instrument id).
+    LinkedAccounts,
+}
+
+impl SealedKind {
+    pub const ALL: [SealedKind; 3] = [
+        SealedKind::ProviderSecrets,
+        SealedKind::WalletKey,
+        SealedKind::LinkedAccounts,
+    ];
+
+    /// What an operator reads in a report.
+    pub fn label(self) -> &'static str {
+        match self {
+            SealedKind::ProviderSecrets => "credential-provider secrets",
+            SealedKind::WalletKey => "wallet keys",
+            SealedKind::LinkedAccounts => "linked accounts",
+        }
+    }
+}
+
+/// Connections of a store's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// One sealed value and the record it belongs to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedRow {
+    pub kind: SealedKind,
+    pub account_id: String,
+    /// The provider name or the instrument id.
+    pub id: String,
+    pub value: Vec<u8>,
+    /// Wallet keys only: the instrument's network and stored address.
+    pub wallet: Option<(Network, String)>,
+}
+
+impl std::fmt::Debug for SealedRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedRow")
+            .field("kind", &self.kind)
+            .field("account_id", &self.account_id)
+            .field("id", &self.id)
+            .field("wallet", &self.wallet)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`Store::payment_context`] found.

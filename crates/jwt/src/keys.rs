@@ -137,7 +137,10 @@ impl Fetch for HttpFetch {
         let u = check_url(url, self.allow_http)?;
         let mut attempt = 0;
         loop {
-            match self.once(&u).await {
+            let result = self.once(&u).await;
+            purser_metrics::JWKS_FETCHES
+                .inc(&[("result", if result.is_ok() { "ok" } else { "error" })]);
+            match result {
                 Ok(x) => return Ok(x),
                 Err((retry, e)) => {
                     if !retry || attempt >= self.retries {

@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// Address to listen on [env: PURSER_LISTEN] [default: 127.0.0.1:8402]
     #[arg(long, env = "PURSER_LISTEN", hide_env = true)]
     pub listen: Option<String>,
+    /// Serve Prometheus metrics (`GET /metrics`) and readiness on this separate address;
+    /// off when unset [env: PURSER_METRICS_LISTEN]
+    #[arg(long, env = "PURSER_METRICS_LISTEN", hide_env = true)]
+    pub metrics_listen: Option<String>,
     /// Directory for the database, the master key and generated credentials
     /// [env: PURSER_DATA_DIR] [default: ./purser-data]
     #[arg(long, env = "PURSER_DATA_DIR", hide_env = true)]
@@ -54,6 +58,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub database_max_connections: Option<u32>,
@@ -89,6 +94,8 @@ pub struct FileCredential {
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_max_connections: u32,
@@ -175,6 +182,16 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
     let listen: SocketAddr = listen_text.parse().with_context(|| {
         format!("--listen {listen_text:?} is not an address like 127.0.0.1:8402")
     })?;
+    let metrics_listen = args
+        .metrics_listen
+        .clone()
+        .or(file.metrics_listen)
+        .map(|text| {
+            text.parse::<SocketAddr>().with_context(|| {
+                format!("--metrics-listen {text:?} is not an address like 127.0.0.1:9402")
+            })
+        })
+        .transpose()?;
     let data_dir = args
         .data_dir
         .clone()
@@ -229,6 +246,7 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
     rpc.apply_env(env)?;
     Ok(Config {
         listen,
+        metrics_listen,
         data_dir,
         database_url,
         database_max_connections: args
@@ -287,6 +305,7 @@ fn jwt_settings(
 /// The keys the file may have (top level and `[[credentials]]`).
 const FILE_KEYS: &[&str] = &[
     "listen",
+    "metrics_listen",
     "data_dir",
     "database_url",
     "database_max_connections",

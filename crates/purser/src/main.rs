@@ -1,4 +1,5 @@
 //! `purser`: a self-hostable AgentCore Payments service.
+mod admin;
 mod config;
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use purser_core::control::ControlPlane;
 use purser_core::instruments::DataPlane;
 use purser_core::store::Store;
 use purser_core::{Clock, SystemClock};
-use purser_wallet::{MasterKey, Vault};
+use purser_wallet::Vault;
 
 use config::ServeArgs;
 
@@ -49,6 +50,9 @@ enum Command {
     /// authorization key) are generated on first start into DIR/accounts.json (mode 0600).
     /// It holds no real funds and reaches no vendor.
     VendorEmulator(VendorEmulatorArgs),
+    /// Operator's commands: master-key rotation, online backup, key check.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,9 +75,12 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(args) => {
-            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
             let cfg = config::resolve(&args, &env)?;
             let (cfg, emulator) = match cfg.vendor_emulator {
                 None => (cfg, None),
@@ -101,18 +108,13 @@ fn main() -> anyhow::Result<()> {
                     (config::resolve(&args, &overlay)?, Some(listener))
                 }
             };
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(cfg, emulator))
+            runtime.block_on(serve(cfg, emulator))
         }
         Command::VendorEmulator(args) => {
             let addr = config::loopback_addr("--listen", &args.listen)?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(run_vendor_emulator(args.dir, addr))
+            runtime.block_on(run_vendor_emulator(args.dir, addr))
         }
+        Command::Admin(cmd) => runtime.block_on(admin::run(cmd, &env)),
     }
 }
 
@@ -158,32 +160,9 @@ async fn run_vendor_emulator(
     Ok(())
 }
 
-async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> anyhow::Result<()> {
-    create_private_dir(&cfg.data_dir)?;
-    // The emulator's state is its own directory: nothing of Purser's database or vault.
-    let _emulator = match emulator {
-        Some(listener) => Some(start_vendor_emulator(
-            &cfg.data_dir.join("vendor-emulator"),
-            listener,
-        )?),
-        None => None,
-    };
-    let master = match &cfg.master_key {
-        Some(k) => MasterKey::from_base64(k.expose()).context("PURSER_MASTER_KEY")?,
-        None => {
-            let path = cfg.data_dir.join("master.key");
-            let (key, created) = MasterKey::load_or_create(&path)?;
-            if created {
-                tracing::info!(path = %path.display(), "generated a new master key");
-            }
-            key
-        }
-    };
-    let (root, generated) = match cfg.root.clone() {
-        Some(c) => (c, false),
-        None => config::load_or_generate_root(&cfg.data_dir)?,
-    };
-    let store: Arc<dyn Store> = if cfg.database_url.starts_with("sqlite:") {
+/// Open the configured database (SQLite or PostgreSQL), applying pending migrations.
+pub(crate) async fn open_store(cfg: &config::Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(if cfg.database_url.starts_with("sqlite:") {
         Arc::new(
             purser_store::SqliteStore::open(&cfg.database_url)
                 .await
@@ -201,7 +180,26 @@ async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> 
         bail!(
             "unsupported PURSER_DATABASE_URL scheme: use sqlite://PATH or postgres://USER@HOST/DB"
         );
+    })
+}
+
+async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> anyhow::Result<()> {
+    create_private_dir(&cfg.data_dir)?;
+    // The emulator's state is its own directory: nothing of Purser's database or vault.
+    let _emulator = match emulator {
+        Some(listener) => Some(start_vendor_emulator(
+            &cfg.data_dir.join("vendor-emulator"),
+            listener,
+        )?),
+        None => None,
     };
+    let (master, key_source) = admin::load_master_key(&cfg, true)?;
+    let (root, generated) = match cfg.root.clone() {
+        Some(c) => (c, false),
+        None => config::load_or_generate_root(&cfg.data_dir)?,
+    };
+    let store = open_store(&cfg).await?;
+    let master = admin::settle(&*store, master, &key_source).await?;
     let test_clock = cfg
         .test_clock
         .then(|| Arc::new(purser_core::clock::OffsetClock::default()));
@@ -231,6 +229,18 @@ async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> 
     credentials.extend(cfg.extra_credentials.iter().cloned());
     let state = purser_server::AppState::new(credentials, cfg.region.clone(), control, data)?;
     let state = state.with_jwt_settings(cfg.jwt.clone())?;
+    if let Some(addr) = cfg.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics address {addr}"))?;
+        tracing::info!(endpoint = %format!("http://{}/metrics", listener.local_addr()?), "serving metrics");
+        let metrics = purser_server::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let app = match test_clock {
         Some(c) => purser_server::router_with_test_clock(state, c),
         None => purser_server::router(state),

@@ -13,6 +13,7 @@ mod control;
 mod data;
 mod errors;
 mod identity;
+mod ops;
 mod pipeline;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use purser_core::control::ControlPlane;
 use purser_core::instruments::DataPlane;
 use purser_wallet::Secret;
 
+pub use ops::metrics_router;
 pub use pipeline::MAX_BODY;
 pub use purser_jwt::Settings as JwtSettings;
 
@@ -39,6 +41,8 @@ pub struct AppState {
     inner: Arc<Inner>,
     /// Bearer-token verification (CUSTOM_JWT managers) with its cache of issuers' keys.
     jwt: Arc<purser_jwt::Verifier>,
+    /// The last readiness answer (see `ops::ready`).
+    ready: Arc<ops::ReadyCache>,
 }
 
 struct Inner {
@@ -71,6 +75,7 @@ impl AppState {
             jwt: Arc::new(
                 purser_jwt::Verifier::new(JwtSettings::default()).map_err(anyhow::Error::msg)?,
             ),
+            ready: Arc::default(),
         })
     }
 
@@ -81,10 +86,12 @@ impl AppState {
     }
 }
 
-/// The app: `GET /health` and every AgentCore Payments operation.
+/// The app: `GET /health` (the process serves), `GET /health/ready` (the database and
+/// the configured chains answer) and every AgentCore Payments operation.
 pub fn router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
+        .route("/health/ready", axum::routing::get(ops::ready))
         .fallback(pipeline::handle)
         .with_state(state)
 }

@@ -50,6 +50,12 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         .get("x-amzn-ErrorType")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let labels = [
+        ("operation", trace.operation.unwrap_or("unknown")),
+        ("status", status_text(status)),
+    ];
+    purser_metrics::REQUESTS.inc(&labels);
+    purser_metrics::REQUEST_SECONDS.observe(&labels, started.elapsed().as_secs_f64());
     tracing::info!(
         request_id = %request_id,
         method = %method,
@@ -62,6 +68,29 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         "request"
     );
     response
+}
+
+/// The status codes Purser answers with, as label values (no allocation per request).
+fn status_text(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ if status < 300 => "2xx",
+        _ if status < 500 => "4xx",
+        _ => "5xx",
+    }
 }
 
 fn error_response(e: &AwsError) -> Response {

@@ -120,6 +120,31 @@ pub(crate) const RELEASE_SQL: &str =
 pub(crate) static PAYMENT_INSERT: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("INSERT INTO payments ({}) ", PAYMENT_COLUMNS.join(", ")));
 
+/// Where each kind of sealed value lives: (page query, update statement). A page query
+/// takes $1 account, $2 id (keyset, row-value order) and $3 limit, and returns
+/// `account_id, id, value` (and, for wallet keys, `network, wallet_address`); an update
+/// takes $1 value, $2 account, $3 id.
+pub(crate) fn sealed_sql(kind: purser_core::store::SealedKind) -> (&'static str, &'static str) {
+    use purser_core::store::SealedKind;
+    match kind {
+        SealedKind::ProviderSecrets => (
+            "SELECT account_id, name AS id, sealed_secrets AS value FROM credential_providers WHERE (account_id, name) > ($1, $2) ORDER BY account_id, name LIMIT $3",
+            "UPDATE credential_providers SET sealed_secrets = $1 WHERE account_id = $2 AND name = $3",
+        ),
+        SealedKind::WalletKey => (
+            "SELECT account_id, id, sealed_key AS value, network, wallet_address FROM instruments WHERE (account_id, id) > ($1, $2) ORDER BY account_id, id LIMIT $3",
+            "UPDATE instruments SET sealed_key = $1 WHERE account_id = $2 AND id = $3",
+        ),
+        SealedKind::LinkedAccounts => (
+            "SELECT account_id, id, linked_sealed AS value FROM instruments WHERE (account_id, id) > ($1, $2) ORDER BY account_id, id LIMIT $3",
+            "UPDATE instruments SET linked_sealed = $1 WHERE account_id = $2 AND id = $3",
+        ),
+    }
+}
+
+/// Sealed values re-sealed per page inside the rotation's transaction.
+pub(crate) const RESEAL_PAGE: usize = 200;
+
 /// A refused reservation's reason, from what `SESSION_BUDGET_SQL` found: (expires_at,
 /// remaining) of the session, if it exists.
 pub(crate) fn refused(
@@ -958,6 +983,95 @@ impl Store for $store {
             .map_err(backend)
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX).min(size);
+        PoolStats {
+            in_use: size - idle,
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    async fn meta_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM purser_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn sealed_page(
+        &self,
+        kind: SealedKind,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<SealedRow>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        sealed_page_on(&mut conn, kind, after, limit).await
+    }
+
+    async fn reseal_all(
+        &self,
+        reseal: &(dyn for<'r> Fn(&'r SealedRow) -> Result<Vec<u8>, String> + Send + Sync),
+        meta: &[(&str, Vec<u8>)],
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        // The meta writes come first: on SQLite they take the write lock at once, so the
+        // pages below read what no other writer can change before the commit.
+        for (key, value) in meta {
+            sqlx::query(
+                "INSERT INTO purser_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(*key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        let mut total = 0u64;
+        for kind in SealedKind::ALL {
+            let (_, update) = crate::sql::sealed_sql(kind);
+            let mut after: Option<(String, String)> = None;
+            loop {
+                let page = sealed_page_on(
+                    &mut tx,
+                    kind,
+                    after.as_ref().map(|(a, i)| (a.as_str(), i.as_str())),
+                    crate::sql::RESEAL_PAGE,
+                )
+                .await?;
+                for row in &page {
+                    let value = reseal(row).map_err(StoreError::Backend)?;
+                    sqlx::query(update)
+                        .bind(value)
+                        .bind(&row.account_id)
+                        .bind(&row.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    total += 1;
+                }
+                match page.last() {
+                    Some(last) if page.len() == crate::sql::RESEAL_PAGE => {
+                        after = Some((last.account_id.clone(), last.id.clone()))
+                    }
+                    _ => break,
+                }
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(total)
+    }
+
     async fn payment_by_token(
         &self,
         account_id: &str,
@@ -1005,6 +1119,43 @@ impl Store for $store {
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>> {
         self.begin_payments_impl().await
     }
+}
+
+async fn sealed_page_on(
+    conn: &mut <$db as sqlx::Database>::Connection,
+    kind: SealedKind,
+    after: Option<(&str, &str)>,
+    limit: usize,
+) -> StoreResult<Vec<SealedRow>> {
+    let (page, _) = crate::sql::sealed_sql(kind);
+    let (account, id) = after.unwrap_or(("", ""));
+    let rows = sqlx::query(page)
+        .bind(account)
+        .bind(id)
+        .bind(limit as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|r| {
+            let wallet = if kind == SealedKind::WalletKey {
+                let network: String = r.try_get("network").map_err(backend)?;
+                Some((
+                    parse("network", &network, Network::parse)?,
+                    r.try_get("wallet_address").map_err(backend)?,
+                ))
+            } else {
+                None
+            };
+            Ok(SealedRow {
+                kind,
+                account_id: r.try_get("account_id").map_err(backend)?,
+                id: r.try_get("id").map_err(backend)?,
+                value: r.try_get("value").map_err(backend)?,
+                wallet,
+            })
+        })
+        .collect()
 }
 
 fn session_from_row(r: &$row) -> StoreResult<Session> {

@@ -177,6 +177,43 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A consistent copy of the whole database in a new file `dest` (mode 0600, refused if
+    /// it exists), taken while the database is in use: `VACUUM INTO` reads one snapshot
+    /// (a WAL read transaction, which neither waits for nor blocks the writer) and writes
+    /// a compact database file; the copy and its directory are then fsynced.
+    pub async fn backup_to(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", dest.display()));
+        // SQLite writes into an existing empty file and keeps its mode: create it
+        // private first, so the copy is never readable by others, even for an instant.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+            .map_err(io)?;
+        let path = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Backend(format!("{}: not a UTF-8 path", dest.display())))?;
+        let result = sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(dest);
+            return Err(backend(e));
+        }
+        std::fs::File::open(dest)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+        }
+        Ok(())
+    }
+
     /// The underlying pool, for tests that inspect the raw file.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -624,6 +624,167 @@ async fn meta_keeps_the_first_value() {
     assert!(err.contains("master key does not match"), "{err}");
 }
 
+fn sealed_instrument(vault: &purser_wallet::Vault, account: &str, id: &str, network: Network) -> Instrument {
+    use purser_core::keycare::aad;
+    let row = |kind| SealedRow {
+        kind,
+        account_id: account.into(),
+        id: id.into(),
+        value: Vec::new(),
+        wallet: None,
+    };
+    let kind = match network {
+        Network::Ethereum => purser_wallet::KeyKind::Secp256k1,
+        Network::Solana => purser_wallet::KeyKind::Ed25519,
+    };
+    let wallet = vault.create_wallet(kind, &aad(&row(SealedKind::WalletKey)));
+    let mut i = instrument(account, id, "alice");
+    i.network = network;
+    i.wallet_address = wallet.address;
+    i.sealed_key = wallet.sealed_key;
+    i.linked_accounts.sealed = vault.seal(&aad(&row(SealedKind::LinkedAccounts)), b"[{\"email\":\"a@example.com\"}]");
+    i
+}
+
+/// A store with one sealed credential provider and `n` instruments (the last one
+/// soft-deleted: its key must be re-sealed too), sealed under `vault`.
+async fn sealed_fixture(s: &dyn Store, vault: &purser_wallet::Vault, n: usize) {
+    let a = "111122223333";
+    purser_core::check_master_key(s, vault).await.unwrap();
+    let provider_row = SealedRow {
+        kind: SealedKind::ProviderSecrets,
+        account_id: a.into(),
+        id: "cdp".into(),
+        value: Vec::new(),
+        wallet: None,
+    };
+    let p = CredentialProvider {
+        account_id: a.into(),
+        name: "cdp".into(),
+        vendor: Vendor::CoinbaseCdp,
+        key_id: "key".into(),
+        authorization_id: None,
+        secret_fields: vec!["apiKeySecret".into()],
+        sealed_secrets: vault.seal(&purser_core::keycare::aad(&provider_row), b"secret"),
+        tags: Tags::new(),
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    s.provider_insert(&p).await.unwrap();
+    for k in 0..n {
+        let network = if k % 3 == 0 { Network::Solana } else { Network::Ethereum };
+        let account = if k % 2 == 0 { a } else { "444455556666" };
+        let i = sealed_instrument(vault, account, &format!("payment-instrument-{k:015}"), network);
+        s.instrument_insert(&i, None).await.unwrap();
+        if k == n - 1 {
+            assert!(s.instrument_soft_delete(account, &i.id, 1, t0()).await.unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn key_rotation_reseals_every_value_in_one_transaction() {
+    use purser_core::keycare::{self, Rotated, Sealing};
+    use purser_wallet::{MasterKey, Vault};
+    let Some((_guard, s)) = $backend().await else { return };
+    let v1 = Vault::new(MasterKey::generate());
+    let v2 = Vault::new(MasterKey::generate());
+    sealed_fixture(&*s, &v1, 25).await;
+    let counts = vec![
+        (SealedKind::ProviderSecrets, 1),
+        (SealedKind::WalletKey, 25),
+        (SealedKind::LinkedAccounts, 25),
+    ];
+    let report = keycare::check(&*s, &v1).await.unwrap();
+    assert_eq!(report.counts, counts);
+    assert_eq!(report.failures, vec![]);
+    assert_eq!(keycare::check(&*s, &v2).await.unwrap().failures.len(), 51);
+
+    // keyset pages of sealed values, in (account, id) order
+    let mut seen = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = s
+            .sealed_page(SealedKind::WalletKey, after.as_ref().map(|(a, i)| (a.as_str(), i.as_str())), 10)
+            .await
+            .unwrap();
+        seen.extend(page.iter().map(|r| (r.account_id.clone(), r.id.clone())));
+        match page.last() {
+            Some(l) if page.len() == 10 => after = Some((l.account_id.clone(), l.id.clone())),
+            _ => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted);
+    assert_eq!(seen.len(), 25);
+
+    // a re-seal that fails half-way changes nothing, not even the meta entries
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let failing = |row: &SealedRow| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 30 {
+            Err("stop".to_string())
+        } else {
+            v1.rewrap(&keycare::aad(row), &row.value, &v2).map_err(|e| e.to_string())
+        }
+    };
+    let err = s
+        .reseal_all(&failing, &[("master-key-id", b"mk-bogus".to_vec())])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("stop"), "{err}");
+    assert_eq!(keycare::check(&*s, &v1).await.unwrap().failures, vec![]);
+    assert_eq!(
+        s.meta_get("master-key-id").await.unwrap(),
+        Some(v1.key_id().into_bytes())
+    );
+
+    assert_eq!(keycare::rotate(&*s, &v1, &v2).await.unwrap(), Rotated::Done(counts.clone()));
+    let after_rotation = keycare::check(&*s, &v2).await.unwrap();
+    assert_eq!(after_rotation.counts, counts);
+    assert_eq!(after_rotation.failures, vec![]);
+    assert_eq!(keycare::check(&*s, &v1).await.unwrap().failures.len(), 51);
+    assert_eq!(keycare::sealing(&*s, &v2).await.unwrap(), Sealing::Opens);
+    assert_eq!(
+        keycare::sealing(&*s, &v1).await.unwrap(),
+        Sealing::Other { key_id: Some(v2.key_id()) }
+    );
+    purser_core::check_master_key(&*s, &v2).await.unwrap();
+    let refused = purser_core::check_master_key(&*s, &v1).await.unwrap_err();
+    assert!(refused.contains(&v2.key_id()) && refused.contains(&v1.key_id()), "{refused}");
+    // a rerun of the same rotation knows it is done; the old key cannot rotate again
+    assert_eq!(keycare::rotate(&*s, &v1, &v2).await.unwrap(), Rotated::AlreadyUnderNewKey);
+    let v3 = Vault::new(MasterKey::generate());
+    assert!(matches!(
+        keycare::rotate(&*s, &v1, &v3).await,
+        Err(keycare::RotateError::WrongKey { .. })
+    ));
+}
+
+#[tokio::test]
+async fn key_rotation_refuses_a_value_that_does_not_open() {
+    use purser_core::keycare::{self, RotateError};
+    use purser_wallet::{MasterKey, Vault};
+    let Some((_guard, s)) = $backend().await else { return };
+    let v1 = Vault::new(MasterKey::generate());
+    let v2 = Vault::new(MasterKey::generate());
+    sealed_fixture(&*s, &v1, 4).await;
+    // a wallet key sealed for another record does not open for this one
+    let mut bad = sealed_instrument(&v1, "111122223333", "payment-instrument-bad", Network::Ethereum);
+    bad.sealed_key = sealed_instrument(&v1, "111122223333", "payment-instrument-other", Network::Ethereum).sealed_key;
+    s.instrument_insert(&bad, None).await.unwrap();
+    let report = keycare::check(&*s, &v1).await.unwrap();
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].kind, SealedKind::WalletKey);
+    assert_eq!(report.failures[0].id, "payment-instrument-bad");
+    match keycare::rotate(&*s, &v1, &v2).await {
+        Err(RotateError::Unreadable(f)) => assert_eq!(f, report.failures),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(keycare::check(&*s, &v1).await.unwrap(), report);
+}
+
 /// The concurrent-overspend property: however the reservations interleave, the total
 /// reserved never exceeds the cap and exactly floor(cap / amount) succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -97,6 +97,22 @@ impl Vault {
         }
     }
 
+    /// The address of a sealed wallet key of `kind` (opened and zeroized here): what a
+    /// key check compares with the address stored beside it.
+    pub fn wallet_address(
+        &self,
+        kind: KeyKind,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<String, VaultError> {
+        match kind {
+            KeyKind::Secp256k1 => self.with_secp256k1(aad, sealed, |k| eip55(&evm_address(k))),
+            KeyKind::Ed25519 => self.with_ed25519(aad, sealed, |k| {
+                bs58::encode(k.verifying_key().as_bytes()).into_string()
+            }),
+        }
+    }
+
     /// Open a sealed secp256k1 key and use it inside `f`; the key is zeroized afterwards.
     pub fn with_secp256k1<T>(
         &self,

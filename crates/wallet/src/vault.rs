@@ -54,6 +54,26 @@ impl MasterKey {
         MasterKey(k)
     }
 
+    /// A public name of this key: the first 8 bytes of HMAC-SHA256(key, label), in hex
+    /// (`mk-` + 16 hex digits). Tells an operator which key a database is sealed under
+    /// without revealing anything of the key itself.
+    pub fn key_id(&self) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref())
+            .expect("HMAC accepts any key length");
+        mac.update(b"purser/master-key-id/v1");
+        let tag = mac.finalize().into_bytes();
+        let mut id = String::from("mk-");
+        for b in &tag[..8] {
+            id.push_str(&format!("{b:02x}"));
+        }
+        id
+    }
+
+    /// The key as base64, for writing it to a key file. Callers must never print it.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(STANDARD.encode(self.0.as_ref()))
+    }
+
     /// Read the key file, or create it (mode 0600) with a fresh key. Returns the key and
     /// whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), VaultError> {
@@ -65,7 +85,7 @@ impl MasterKey {
             Ok(text) => Ok((Self::from_base64(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
-                let text = Zeroizing::new(STANDARD.encode(key.0.as_ref()));
+                let text = key.to_base64();
                 write_private(path, text.as_bytes()).map_err(io)?;
                 Ok((key, true))
             }
@@ -129,6 +149,27 @@ impl Vault {
                 .map_err(|_| VaultError::Malformed)?,
         );
         decrypt(&dek, aad, body)
+    }
+
+    /// The id of the master key (see [`MasterKey::key_id`]).
+    pub fn key_id(&self) -> String {
+        self.master.key_id()
+    }
+
+    /// Re-seal the data key of a value sealed by this vault under `to`'s master key,
+    /// for the same record: the data key is opened and wrapped again; the value's own
+    /// ciphertext is kept as it is (it is never decrypted here).
+    pub fn rewrap(&self, aad: &[u8], sealed: &[u8], to: &Vault) -> Result<Vec<u8>, VaultError> {
+        if sealed.len() < 1 + WRAPPED_DEK + NONCE + 16 || sealed[0] != VERSION {
+            return Err(VaultError::Malformed);
+        }
+        let (wrapped, body) = sealed[1..].split_at(WRAPPED_DEK);
+        let dek = decrypt(&self.master.0, aad, wrapped)?;
+        let mut out = Vec::with_capacity(sealed.len());
+        out.push(VERSION);
+        out.extend(encrypt(&to.master.0, aad, &dek));
+        out.extend_from_slice(body);
+        Ok(out)
     }
 
     /// A purpose-specific key derived from the master key (HMAC-SHA256 of the label), e.g.
@@ -201,6 +242,37 @@ mod tests {
             v.open(b"record-1", &sealed[..10]),
             Err(VaultError::Malformed)
         ));
+    }
+
+    #[test]
+    fn rewrap_moves_a_value_to_the_new_key_only() {
+        let old = Vault::new(MasterKey::generate());
+        let new = Vault::new(MasterKey::generate());
+        let sealed = old.seal(b"rec", b"wallet key bytes");
+        let moved = old.rewrap(b"rec", &sealed, &new).unwrap();
+        assert_eq!(moved.len(), sealed.len());
+        assert_eq!(&*new.open(b"rec", &moved).unwrap(), b"wallet key bytes");
+        assert!(old.open(b"rec", &moved).is_err());
+        // the value's ciphertext is the same; only the wrapped data key changed
+        assert_eq!(moved[1 + WRAPPED_DEK..], sealed[1 + WRAPPED_DEK..]);
+        assert!(matches!(
+            old.rewrap(b"other", &sealed, &new),
+            Err(VaultError::Open)
+        ));
+        assert!(matches!(
+            new.rewrap(b"rec", &sealed, &old),
+            Err(VaultError::Open)
+        ));
+    }
+
+    #[test]
+    fn key_ids_name_keys_without_revealing_them() {
+        let k = MasterKey::generate();
+        let id = k.key_id();
+        assert!(id.starts_with("mk-") && id.len() == 19, "{id}");
+        assert_eq!(id, MasterKey::from_base64(&k.to_base64()).unwrap().key_id());
+        assert_ne!(id, MasterKey::generate().key_id());
+        assert!(!k.to_base64().contains(&id[3..]));
     }
 
     #[test]
