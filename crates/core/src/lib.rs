@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod control;
+pub mod history;
 pub mod domain;
 pub mod error;
 pub mod identity;
@@ -15,6 +16,7 @@ pub mod instruments;
 pub mod money;
 pub mod paging;
 pub mod payments;
+pub mod policies;
 pub mod store;
 
 pub use clock::{Clock, SystemClock};

@@ -12,6 +12,7 @@ mod bearer;
 mod control;
 mod data;
 mod errors;
+mod ext;
 mod identity;
 mod pipeline;
 
@@ -81,10 +82,15 @@ impl AppState {
     }
 }
 
-/// The app: `GET /health` and every AgentCore Payments operation.
+/// The app: `GET /health`, the extension API under `/purser/v1/` (`ext`), and every
+/// AgentCore Payments operation.
 pub fn router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
+        .route(
+            &format!("{}/{{*rest}}", ext::BASE),
+            axum::routing::any(ext::handle),
+        )
         .fallback(pipeline::handle)
         .with_state(state)
 }
