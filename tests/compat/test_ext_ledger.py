@@ -347,7 +347,7 @@ def test_refusals_that_matter_are_recorded_without_secrets(srv):
     policy_msg = refused(lambda: pay(srv, s, session(srv, s)))
     # an input error is not an operator's refusal
     with pytest.raises(ClientError):
-        pay(srv, s, "payment-session-does-not-exist")
+        pay(srv, s, "payment-session-AAAAAAAAAAAAAAA")
 
     got = ext.refusals(managerId=s.manager_id)
     assert [(r["reason"], r["policy"], r["message"]) for r in got] == [

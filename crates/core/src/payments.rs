@@ -618,11 +618,13 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
     // lock two rows in opposite orders (no deadlock); the sort is stable, so payments of
     // one session keep their arrival order.
     batch.sort_by(|a, b| {
-        let key = |i: &Intent| {
-            let p = &i.payment;
-            (&p.account_id, &p.manager_id, &p.user_id, &p.session_id)
-        };
-        key(a).cmp(&key(b))
+        let (a, b) = (&a.payment, &b.payment);
+        (&a.account_id, &a.manager_id, &a.user_id, &a.session_id).cmp(&(
+            &b.account_id,
+            &b.manager_id,
+            &b.user_id,
+            &b.session_id,
+        ))
     });
     let started = std::time::Instant::now();
     let size = batch.len();

@@ -736,7 +736,8 @@ async fn history_filters_and_pages_newest_first() {
     );
     assert_eq!(ids(&s, a, &f(|f| f.session_id = Some("s3".into()))).await, [3]);
     // an EVM payee matches whatever its case; others exactly
-    assert_eq!(ids(&s, a, &f(|f| f.payee = Some(evm.to_lowercase()))).await, [5, 3, 1]);
+    let lower = PaymentFilter { payee: Some(evm.to_lowercase()), ..Default::default() };
+    assert_eq!(ids(&s, a, &lower).await, [5, 3, 1]);
     assert_eq!(ids(&s, a, &f(|f| f.payee = Some("SoLPayee".into()))).await, [4, 2]);
     assert_eq!(ids(&s, a, &f(|f| f.payee = Some("solpayee".into()))).await, [] as [usize; 0]);
     assert_eq!(ids(&s, a, &f(|f| f.scheme = Some("upto".into()))).await, [5, 3, 1]);
