@@ -264,7 +264,10 @@ impl DataPlane {
         check_user_scope(&filter.manager_id, &filter.user_id)?;
         check_range(filter.from, filter.to)?;
         let b = bucket.millis();
-        let to = filter.to.map(to_millis).unwrap_or_else(|| to_millis(self.now()));
+        let to = filter
+            .to
+            .map(to_millis)
+            .unwrap_or_else(|| to_millis(self.now()));
         let to = to.div_euclid(b) * b + if to.rem_euclid(b) == 0 { 0 } else { b };
         let from = match filter.from {
             Some(f) => to_millis(f).div_euclid(b) * b,
@@ -412,8 +415,8 @@ impl DataPlane {
 fn no_policy(manager_id: &str, user_id: Option<&str>) -> CoreError {
     CoreError::NotFound(match user_id {
         None => format!("No spending policy is set on payment manager '{manager_id}'."),
-        Some(u) => format!(
-            "No spending policy is set for user '{u}' of payment manager '{manager_id}'."
-        ),
+        Some(u) => {
+            format!("No spending policy is set for user '{u}' of payment manager '{manager_id}'.")
+        }
     })
 }

@@ -7,9 +7,9 @@
 
 pub mod clock;
 pub mod control;
-pub mod history;
 pub mod domain;
 pub mod error;
+pub mod history;
 pub mod identity;
 pub mod ids;
 pub mod instruments;

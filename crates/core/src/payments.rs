@@ -273,7 +273,12 @@ impl DataPlane {
         };
         if session.expires_at <= now {
             return Err(self
-                .refused(&audit, RefusalReason::SessionExpired, None, session_expired(&session.id))
+                .refused(
+                    &audit,
+                    RefusalReason::SessionExpired,
+                    None,
+                    session_expired(&session.id),
+                )
                 .await);
         }
         // 3. the instrument
@@ -854,9 +859,11 @@ fn refusal(session_id: &str, outcome: Reserve, requested: i64) -> LedgerError {
             None,
             insufficient(session_id, remaining, requested),
         ),
-        Reserve::Expired => {
-            LedgerError::Refused(RefusalReason::SessionExpired, None, session_expired(session_id))
-        }
+        Reserve::Expired => LedgerError::Refused(
+            RefusalReason::SessionExpired,
+            None,
+            session_expired(session_id),
+        ),
         // (a reservation that went through is never a refusal; a session deleted since
         // the payment's read is not a refusal an operator needs to see)
         Reserve::NotFound | Reserve::Reserved { .. } => {
@@ -878,7 +885,11 @@ struct UserSpend {
 
 impl UserSpend {
     fn key(p: &Payment) -> (String, String, String) {
-        (p.account_id.clone(), p.manager_id.clone(), p.user_id.clone())
+        (
+            p.account_id.clone(),
+            p.manager_id.clone(),
+            p.user_id.clone(),
+        )
     }
 
     /// Whether the group (one session's payments: one user) has rolling caps; if so, the
@@ -896,7 +907,14 @@ impl UserSpend {
         if !self.users.contains_key(&key) {
             let (day, month) = crate::policies::windows(p.created_at);
             let (d, m) = tx
-                .lock_user_spent(&p.account_id, &p.manager_id, &p.user_id, p.created_at, day, month)
+                .lock_user_spent(
+                    &p.account_id,
+                    &p.manager_id,
+                    &p.user_id,
+                    p.created_at,
+                    day,
+                    month,
+                )
                 .await?;
             let mut spent = Spent { day: d, month: m };
             spent.add(self.pending.remove(&key).unwrap_or(0));
@@ -920,7 +938,8 @@ impl UserSpend {
     }
 
     fn refusal(&self, i: &Intent) -> Option<(&'static str, CoreError)> {
-        i.caps?.refusal(&i.payment.user_id, self.spent(&i.payment), i.payment.value)
+        i.caps?
+            .refusal(&i.payment.user_id, self.spent(&i.payment), i.payment.value)
     }
 
     /// Count what was just reserved.

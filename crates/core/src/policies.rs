@@ -202,14 +202,14 @@ impl RollingCaps {
                 && used.saturating_add(value) > cap
             {
                 return Some(denied(
-                        name,
-                        format!(
-                            "user '{user_id}' has spent {} USD in the last {window}; a payment of {} USD would exceed the cap of {} USD ({}).",
-                            format_usd(used),
-                            format_usd(value),
-                            format_usd(cap),
-                            src.describe()
-                        ),
+                    name,
+                    format!(
+                        "user '{user_id}' has spent {} USD in the last {window}; a payment of {} USD would exceed the cap of {} USD ({}).",
+                        format_usd(used),
+                        format_usd(value),
+                        format_usd(cap),
+                        src.describe()
+                    ),
                 ));
             }
         }
@@ -220,7 +220,9 @@ impl RollingCaps {
 fn denied(name: &'static str, detail: String) -> (&'static str, CoreError) {
     (
         name,
-        CoreError::rule(format!("Payment denied by spending policy {name}: {detail}")),
+        CoreError::rule(format!(
+            "Payment denied by spending policy {name}: {detail}"
+        )),
     )
 }
 
@@ -255,7 +257,10 @@ mod tests {
         let u = p(Some(20), None);
         let e = Effective::of(Some(&m), Some(&u));
         assert_eq!(e.daily_cap, Some((20, Source::User)));
-        assert_eq!(e.payee_allow, Some((vec!["a".to_string()], Source::Manager)));
+        assert_eq!(
+            e.payee_allow,
+            Some((vec!["a".to_string()], Source::Manager))
+        );
         assert_eq!(Effective::of(None, None), Effective::default());
         assert!(Effective::of(None, None).rolling().is_none());
     }
@@ -269,7 +274,10 @@ mod tests {
         let spent = Spent { day: 60, month: 60 };
         assert!(caps.refusal("u", spent, 40).is_none());
         let e = caps.refusal("u", spent, 41).unwrap().1.to_string();
-        assert!(e.starts_with("Payment denied by spending policy daily-user-cap: "), "{e}");
+        assert!(
+            e.starts_with("Payment denied by spending policy daily-user-cap: "),
+            "{e}"
+        );
         assert_eq!(policy_of(&e), Some(DAILY_CAP));
         let e = caps
             .refusal("u", Spent { day: 0, month: 120 }, 40)
@@ -286,7 +294,9 @@ mod tests {
         assert_eq!(payee_key("So1anaAddre55"), "So1anaAddre55");
         let e = Effective::of(Some(&p(None, Some(&[&addr.to_lowercase()]))), None);
         assert!(e.check_payment(addr, 1).is_ok());
-        let (name, _) = e.check_payment("0x0000000000000000000000000000000000000001", 1).unwrap_err();
+        let (name, _) = e
+            .check_payment("0x0000000000000000000000000000000000000001", 1)
+            .unwrap_err();
         assert_eq!(name, PAYEE_ALLOW);
     }
 }

@@ -243,7 +243,9 @@ impl Client {
         if text.is_empty() {
             return Ok(None);
         }
-        Ok(Some(serde_json::from_str(&text).context("reading the reply")?))
+        Ok(Some(
+            serde_json::from_str(&text).context("reading the reply")?,
+        ))
     }
 }
 
@@ -334,7 +336,11 @@ pub async fn policies(cmd: PolicyCommand) -> anyhow::Result<()> {
             if !s.deny.is_empty() {
                 p.insert("payeeDenyList".into(), serde_json::json!(s.deny));
             }
-            (&s.target, "PUT", Some(serde_json::Value::Object(p).to_string()))
+            (
+                &s.target,
+                "PUT",
+                Some(serde_json::Value::Object(p).to_string()),
+            )
         }
     };
     let client = Client::new(&target.endpoint)?;

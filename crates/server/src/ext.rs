@@ -164,7 +164,11 @@ async fn route(
         .strip_prefix('/')
         .unwrap_or(path)
         .split('/')
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     let mut q = Query::parse(query)?;
@@ -193,7 +197,10 @@ async fn route(
                 .history_payments(caller, filter, max, token.as_deref())
                 .await
                 .map_err(core)?;
-            Ok(json_reply(200, page_json("payments", page, |p| payment_json(caller, p))))
+            Ok(json_reply(
+                200,
+                page_json("payments", page, |p| payment_json(caller, p)),
+            ))
         }
         ["payments", "export"] => {
             allow(&["GET"])?;
@@ -269,7 +276,10 @@ async fn route(
                 .policy_list(caller, m, max, token.as_deref())
                 .await
                 .map_err(core)?;
-            Ok(json_reply(200, page_json("policies", page, stored_policy_json)))
+            Ok(json_reply(
+                200,
+                page_json("policies", page, stored_policy_json),
+            ))
         }
         ["managers", m, "users", u, "spending"] => {
             allow(&["GET"])?;
@@ -360,9 +370,8 @@ fn parse_policy(body: &[u8]) -> Result<SpendingPolicy, AwsError> {
             }
         };
         let list = || -> Result<Vec<String>, AwsError> {
-            let bad = || {
-                AwsError::validation_field(k.clone(), format!("{k} must be a list of strings."))
-            };
+            let bad =
+                || AwsError::validation_field(k.clone(), format!("{k} must be a list of strings."));
             let Value::Array(items) = &v else {
                 return Err(bad());
             };
@@ -432,15 +441,14 @@ impl Query {
     fn time(&mut self, name: &str) -> Result<Option<OffsetDateTime>, AwsError> {
         self.take(name)
             .map(|v| {
-                OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
+                OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339).map_err(
+                    |_| {
                         AwsError::validation_field(
                             name,
-                            format!(
-                                "{name} must be an RFC 3339 time, like 2026-01-31T12:00:00Z."
-                            ),
+                            format!("{name} must be an RFC 3339 time, like 2026-01-31T12:00:00Z."),
                         )
-                    })
+                    },
+                )
             })
             .transpose()
     }
@@ -762,9 +770,8 @@ async fn export(state: &AppState, caller: &Caller, filter: PaymentFilter, format
     };
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"purser-payments.{ext}\""
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"purser-payments.{ext}\""))
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)

@@ -100,8 +100,8 @@ pub(crate) const INSTRUMENT_LIST_BY_CONNECTOR_SQL: &str = "SELECT account_id, id
 /// instrument and the payment recorded under a clientToken, all of the same account (NULL
 /// columns when absent; `$5` NULL matches no payment). $1 account, $2 manager, $3 session,
 /// $4 instrument, $5 clientToken.
-pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| {
+pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
+    || {
         let select = [
             ("m", MANAGER_COLUMNS),
             ("s", SESSION_COLUMNS),
@@ -123,7 +123,8 @@ pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
              LEFT JOIN spending_policies pu ON pu.account_id = m.account_id AND pu.manager_id = m.id AND pu.user_id = s.user_id \
              WHERE m.account_id = $1 AND m.id = $2"
         )
-    });
+    },
+);
 
 /// The budget rule as ONE atomic statement (see `PaymentTx::reserve`): $1 amount, $2 now
 /// (ms), $3 account, $4 session; returns the remaining budget when it debited.
