@@ -305,11 +305,55 @@ mod tests {
             );
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }
-        // ProcessPayment's read: four key lookups (the replay through the partial index of
-        // clientTokens), never a scan.
-        let plan = plan(&mut conn, crate::sql::PAYMENT_CONTEXT_SQL.as_str()).await;
-        assert_eq!(plan.matches("SEARCH").count(), 4, "{plan}");
-        assert!(plan.contains("USING INDEX payments_token"), "{plan}");
-        assert!(!plan.contains("SCAN"), "{plan}");
+        // ProcessPayment's read: six key lookups (the replay through the partial index of
+        // clientTokens, the two spending policies by primary key), never a scan.
+        let context = plan(&mut conn, crate::sql::PAYMENT_CONTEXT_SQL.as_str()).await;
+        assert_eq!(context.matches("SEARCH").count(), 6, "{context}");
+        assert!(context.contains("USING INDEX payments_token"), "{context}");
+        assert!(!context.contains("SCAN"), "{context}");
+        // The history: a page under each filter is one range of that filter's index, in
+        // order (no sort), whatever the table's size; a user's rolling spend is an
+        // index-only range.
+        use purser_core::store::{Keyset, PaymentFilter};
+        let some = |s: &str| Some(s.to_string());
+        let before = Keyset {
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            id: "x".into(),
+        };
+        for (filter, index) in [
+            (PaymentFilter::default(), "payments_time"),
+            (
+                PaymentFilter {
+                    manager_id: some("m"),
+                    ..Default::default()
+                },
+                "payments_manager_time",
+            ),
+            (
+                PaymentFilter {
+                    manager_id: some("m"),
+                    user_id: some("u"),
+                    ..Default::default()
+                },
+                "payments_user_time",
+            ),
+            (
+                PaymentFilter {
+                    payee: some("0xAB"),
+                    ..Default::default()
+                },
+                "payments_payee_time",
+            ),
+        ] {
+            let w = crate::sql::payment_list_sql("a", &filter, Some(&before), 100);
+            let p = plan(&mut conn, &w.sql).await;
+            assert!(p.contains(&format!("INDEX {index} ")), "{filter:?}: {p}");
+            assert!(!p.contains("TEMP B-TREE"), "{filter:?}: {p}");
+        }
+        let spent = plan(&mut conn, crate::sql::USER_SPENT_SQL).await;
+        assert!(
+            spent.contains("USING COVERING INDEX payments_user_time"),
+            "{spent}"
+        );
     }
 }
