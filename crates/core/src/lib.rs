@@ -10,6 +10,7 @@ pub mod control;
 pub mod domain;
 pub mod error;
 pub mod health;
+pub mod history;
 pub mod identity;
 pub mod ids;
 pub mod instruments;
@@ -17,6 +18,7 @@ pub mod keycare;
 pub mod money;
 pub mod paging;
 pub mod payments;
+pub mod policies;
 pub mod store;
 
 pub use clock::{Clock, SystemClock};

@@ -1,6 +1,7 @@
 //! `purser`: a self-hostable AgentCore Payments service.
 mod admin;
 mod config;
+mod ops;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,19 @@ enum Command {
     /// PURSER_VENDOR_EMULATOR=1 (or --vendor-emulator) also runs the vendor emulator, a
     /// DEVELOPMENT TOOL, and points the CDP and Privy base URLs at it.
     Serve(ServeArgs),
+    /// Print the payment history (signed payments, or refusals with --refusals) of a
+    /// running Purser, as JSON Lines or CSV, newest first.
+    ///
+    /// Calls the extension API at --endpoint-url, signed with SigV4 with the access key
+    /// in AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (or PURSER_ACCESS_KEY_ID +
+    /// PURSER_SECRET_ACCESS_KEY).
+    History(ops::HistoryArgs),
+    /// Read and set spending policies (per manager, or per user under a manager) of a
+    /// running Purser (same endpoint and credentials as `history`).
+    Policies {
+        #[command(subcommand)]
+        command: ops::PolicyCommand,
+    },
     /// DEVELOPMENT TOOL, NOT A VENDOR: run the vendor emulator alone.
     ///
     /// A local stand-in for the subset of the Coinbase CDP v2 and Privy wallet APIs that
@@ -115,7 +129,15 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(run_vendor_emulator(args.dir, addr))
         }
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd, &env)),
+        Command::History(args) => client_runtime()?.block_on(ops::history(args)),
+        Command::Policies { command } => client_runtime()?.block_on(ops::policies(command)),
     }
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Opens the emulator's state in `dir` and serves it on `listener` in the background.

@@ -12,6 +12,7 @@ mod bearer;
 mod control;
 mod data;
 mod errors;
+mod ext;
 mod identity;
 mod ops;
 mod pipeline;
@@ -87,11 +88,16 @@ impl AppState {
 }
 
 /// The app: `GET /health` (the process serves), `GET /health/ready` (the database and
-/// the configured chains answer) and every AgentCore Payments operation.
+/// the configured chains answer), the extension API under `/purser/v1/` (`ext`), and
+/// every AgentCore Payments operation.
 pub fn router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
         .route("/health/ready", axum::routing::get(ops::ready))
+        .route(
+            &format!("{}/{{*rest}}", ext::BASE),
+            axum::routing::any(ext::handle),
+        )
         .fallback(pipeline::handle)
         .with_state(state)
 }

@@ -93,7 +93,7 @@ fn status_text(status: u16) -> &'static str {
     }
 }
 
-fn error_response(e: &AwsError) -> Response {
+pub(crate) fn error_response(e: &AwsError) -> Response {
     let mut r = Response::new(Body::from(e.body()));
     *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();

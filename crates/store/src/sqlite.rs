@@ -113,11 +113,14 @@ impl SqliteStore {
         if !in_memory {
             make_private(opts.get_filename())?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await
-            .map_err(backend)?;
+        let connect = |opts: SqliteConnectOptions| async move {
+            SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await
+                .map_err(backend)
+        };
+        let pool = connect(opts.clone()).await?;
         // The file as SQLite itself resolved it ("" for an in-memory database).
         let file: String =
             sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
@@ -130,25 +133,34 @@ impl SqliteStore {
                     .into(),
             ));
         }
-        let store = SqliteStore {
+        // A connection keeps the schema it read until it next steps a statement: one that
+        // read it before a migration would prepare `SELECT *` with the old columns (and
+        // sqlx would keep that shape). So after migrating, start from fresh connections.
+        let pool = if Self::migrate(&pool).await? {
+            pool.close().await;
+            connect(opts).await?
+        } else {
+            pool
+        };
+        Ok(SqliteStore {
             direct: Arc::new(direct::Direct::new(file.into())),
             write_lock: Some(Arc::default()),
             _checkpointer: Arc::new(spawn_checkpointer(pool.clone())),
             pool,
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Apply pending migrations; whether any was.
+    async fn migrate(pool: &SqlitePool) -> Result<bool, StoreError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS purser_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(pool)
         .await
         .map_err(backend)?;
+        let mut applied = false;
         for m in crate::migrate::SQLITE {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = pool.begin().await.map_err(backend)?;
             let done: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM purser_migrations WHERE version = $1")
                     .bind(m.version)
@@ -172,9 +184,10 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
+            applied = true;
             tracing::info!(version = m.version, name = m.name, "applied migration");
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// A consistent copy of the whole database in a new file `dest` (mode 0600, refused if
@@ -329,11 +342,55 @@ mod tests {
             );
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }
-        // ProcessPayment's read: four key lookups (the replay through the partial index of
-        // clientTokens), never a scan.
-        let plan = plan(&mut conn, crate::sql::PAYMENT_CONTEXT_SQL.as_str()).await;
-        assert_eq!(plan.matches("SEARCH").count(), 4, "{plan}");
-        assert!(plan.contains("USING INDEX payments_token"), "{plan}");
-        assert!(!plan.contains("SCAN"), "{plan}");
+        // ProcessPayment's read: six key lookups (the replay through the partial index of
+        // clientTokens, the two spending policies by primary key), never a scan.
+        let context = plan(&mut conn, crate::sql::PAYMENT_CONTEXT_SQL.as_str()).await;
+        assert_eq!(context.matches("SEARCH").count(), 6, "{context}");
+        assert!(context.contains("USING INDEX payments_token"), "{context}");
+        assert!(!context.contains("SCAN"), "{context}");
+        // The history: a page under each filter is one range of that filter's index, in
+        // order (no sort), whatever the table's size; a user's rolling spend is an
+        // index-only range.
+        use purser_core::store::{Keyset, PaymentFilter};
+        let some = |s: &str| Some(s.to_string());
+        let before = Keyset {
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            id: "x".into(),
+        };
+        for (filter, index) in [
+            (PaymentFilter::default(), "payments_time"),
+            (
+                PaymentFilter {
+                    manager_id: some("m"),
+                    ..Default::default()
+                },
+                "payments_manager_time",
+            ),
+            (
+                PaymentFilter {
+                    manager_id: some("m"),
+                    user_id: some("u"),
+                    ..Default::default()
+                },
+                "payments_user_time",
+            ),
+            (
+                PaymentFilter {
+                    payee: some("0xAB"),
+                    ..Default::default()
+                },
+                "payments_payee_time",
+            ),
+        ] {
+            let w = crate::sql::payment_list_sql("a", &filter, Some(&before), 100);
+            let p = plan(&mut conn, &w.sql).await;
+            assert!(p.contains(&format!("INDEX {index} ")), "{filter:?}: {p}");
+            assert!(!p.contains("TEMP B-TREE"), "{filter:?}: {p}");
+        }
+        let spent = plan(&mut conn, crate::sql::USER_SPENT_SQL).await;
+        assert!(
+            spent.contains("USING COVERING INDEX payments_user_time"),
+            "{spent}"
+        );
     }
 }
