@@ -34,7 +34,8 @@ enum Command {
     /// PURSER_MASTER_KEY (base64 of 32 bytes; generated into the data dir when unset),
     /// PURSER_RPC_BASE, PURSER_RPC_BASE_SEPOLIA, PURSER_RPC_ETHEREUM, PURSER_RPC_SOLANA,
     /// PURSER_RPC_SOLANA_DEVNET (chain JSON-RPC URLs; public endpoints by default),
-    /// PURSER_RPC_TIMEOUT_SECS (default 10), PURSER_LOG (log filter, default info). Flags
+    /// PURSER_RPC_TIMEOUT_SECS (default 10), PURSER_LOG (log filter, default info),
+    /// PURSER_CONSOLE and PURSER_CONSOLE_ALLOW_REMOTE (the web console, off). Flags
     /// beat environment variables, which beat the --config file, which beats the defaults.
     Serve(ServeArgs),
 }
@@ -119,13 +120,17 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         clock.clone(),
     ));
     let chains = purser_chain::BalanceReader::new(cfg.rpc.clone())?;
+    let console_key = vault.derive_key("purser/console-session/v1");
     let data = Arc::new(DataPlane::new(store.clone(), vault, clock.clone(), chains));
     purser_core::control::spawn_lifecycle(store, clock.clone(), Duration::from_millis(100));
 
     let mut credentials = vec![root.clone()];
     credentials.extend(cfg.extra_credentials.iter().cloned());
     let state = purser_server::AppState::new(credentials, cfg.region.clone(), control, data)?;
-    let state = state.with_jwt_settings(cfg.jwt.clone())?;
+    let mut state = state.with_jwt_settings(cfg.jwt.clone())?;
+    if cfg.console {
+        state = state.with_console(console_key);
+    }
     let app = match test_clock {
         Some(c) => purser_server::router_with_test_clock(state, c),
         None => purser_server::router(state),
@@ -135,6 +140,9 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", cfg.listen))?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     tracing::info!(%endpoint, region = %cfg.region, account_id = %root.account_id, access_key_id = %root.access_key_id, "purser is serving");
+    if cfg.console {
+        tracing::info!(console = %format!("{endpoint}/console/"), "the web console is on");
+    }
     if generated {
         let path = config::generated_credentials_path(&cfg.data_dir);
         println!(

@@ -9,6 +9,7 @@
 
 mod auth;
 mod bearer;
+pub mod console;
 mod control;
 mod data;
 mod errors;
@@ -39,6 +40,8 @@ pub struct AppState {
     inner: Arc<Inner>,
     /// Bearer-token verification (CUSTOM_JWT managers) with its cache of issuers' keys.
     jwt: Arc<purser_jwt::Verifier>,
+    /// The web console's session keys, when the console is on.
+    console: Option<Arc<console::session::SessionKeys>>,
 }
 
 struct Inner {
@@ -71,6 +74,7 @@ impl AppState {
             jwt: Arc::new(
                 purser_jwt::Verifier::new(JwtSettings::default()).map_err(anyhow::Error::msg)?,
             ),
+            console: None,
         })
     }
 
@@ -79,14 +83,25 @@ impl AppState {
         self.jwt = Arc::new(purser_jwt::Verifier::new(settings).map_err(anyhow::Error::msg)?);
         Ok(self)
     }
+
+    /// Turn the web console on (`/console/`), its sessions authenticated with `key` (derive
+    /// it from the master key, so every node accepts every node's sessions).
+    pub fn with_console(mut self, key: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        self.console = Some(Arc::new(console::session::SessionKeys::new(key)));
+        self
+    }
 }
 
-/// The app: `GET /health` and every AgentCore Payments operation.
+/// The app: `GET /health`, every AgentCore Payments operation, and the web console under
+/// `/console/` when it is on (otherwise those paths are unknown operations, 404).
 pub fn router(state: AppState) -> axum::Router {
-    axum::Router::new()
-        .route("/health", axum::routing::get(|| async { "ok" }))
-        .fallback(pipeline::handle)
-        .with_state(state)
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    let app = if state.console.is_some() {
+        app.merge(console::routes())
+    } else {
+        app
+    };
+    app.fallback(pipeline::handle).with_state(state)
 }
 
 /// `router` plus `POST /_purser/test/clock` `{"advanceSeconds": N}`, which moves the given
