@@ -2,6 +2,9 @@
 export async function ledgerSteps({ page, plan, run, expect, rowOf }) {
   await run("payments", async () => {
     await page.click("nav a[href='#/payments']");
+    // the user named on the sessions page is still the filter: clear it to see everyone
+    await page.fill("[data-testid=history-filters] input[name=userId]", "");
+    await page.click("[data-testid=history-filters] button[type=submit]");
     // the boto3 payments of a moment before, newest first, both users
     await rowOf("payments", plan.paymentId).waitFor();
     await rowOf("payments", plan.otherPaymentId).waitFor();

@@ -86,6 +86,7 @@ function PaymentsPage({ manager, user, setUser }) {
             <th>Time</th>
             <th>User</th>
             <th>Agent</th>
+            <th>Payment</th>
             <th>Session</th>
             <th>Instrument</th>
             <th>Kind</th>
@@ -102,6 +103,7 @@ function PaymentsPage({ manager, user, setUser }) {
               <td>{fmtTime(x.createdAt)}</td>
               <td>{x.userId}</td>
               <td>{x.agentName || "—"}</td>
+              <td class="mono">{x.paymentId}</td>
               <td class="mono">{x.paymentSessionId}</td>
               <td class="mono">{x.paymentInstrumentId}</td>
               <td>

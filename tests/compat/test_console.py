@@ -376,6 +376,42 @@ def test_accounts_see_only_their_own(console_server, shop, web):
     assert r.status == 403 and r.error_type == "AccessDeniedException"
 
 
+def test_the_extension_api_is_reached_through_the_session(
+        console_server, web, shop, cdp):
+    user = new_user()
+    iid = create_instrument(cdp, shop, user)["paymentInstrument"]["paymentInstrumentId"]
+    sid = cdp.create_payment_session(userId=user, paymentManagerArn=shop.manager_arn,
+                                     expiryTimeInMinutes=60)["paymentSession"]["paymentSessionId"]
+    paid = pay(cdp, shop, user, sid, iid)
+    q = f"/console/api/ext/payments?managerId={shop.manager_id}&userId={user}"
+    assert web.send("GET", q).status == 401
+    c = console_server.creds
+    assert web.login(c.access_key_id, c.secret_access_key).status == 200
+    r = web.send("GET", q, csrf=False)
+    assert r.status == 403 and "X-Purser-Csrf" in r.json["message"]
+    r = web.send("GET", q)
+    assert r.status == 200, r.body
+    (row,) = r.json["payments"]
+    assert row["paymentId"] == paid["processPaymentId"] and row["userId"] == user
+    assert "output" not in row and "payload" not in json.dumps(row)
+    # a policy written through the console is the extension API's policy
+    path = f"/console/api/ext/managers/{shop.manager_id}/users/{user}/policy"
+    r = web.send("PUT", path, {"maxPerPayment": "0.01"})
+    assert r.status == 200, r.body
+    assert web.send("GET", path).json["policy"]["maxPerPayment"] in ("0.01", "0.010000")
+    err = expect_error(lambda: pay(cdp, shop, user, sid, iid), "ValidationException", 400)
+    assert "max-per-payment" in err.response["Error"]["Message"]
+    assert web.send("DELETE", path, csrf=False).status == 403
+    assert web.send("DELETE", path).status == 204
+    assert pay(cdp, shop, user, sid, iid)["status"] == "PROOF_GENERATED"
+    # another account's session sees none of it
+    c2 = console_server.creds2
+    other = Browserless(console_server.endpoint)
+    assert other.login(c2.access_key_id, c2.secret_access_key).status == 200
+    r = other.send("GET", q)
+    assert r.status in (200, 404) and paid["processPaymentId"].encode() not in r.body
+
+
 # ---------------------------------------------------------------- browser
 
 
@@ -394,8 +430,13 @@ def _browser_or_skip() -> None:
         pytest.skip(msg)
 
 
-def test_the_console_end_to_end_in_a_browser(console_server, shop, ccp, cdp, tmp_path):
+def test_the_console_end_to_end_in_a_browser(console_server, ccp, cdp, tmp_path):
+    """Log in, see the payments made through boto3 a moment before, filter them by user,
+    read the spend chart, delete an instrument and a session, set a policy; then boto3
+    sees what the clicks changed: the session and instrument are gone and the next
+    payment is refused by the policy."""
     _browser_or_skip()
+    shop = setup_wallet(ccp, ACCOUNT_1)  # its own manager: the chart's totals are exact
     user, other = new_user(), new_user()
     email = f"{user}@example.com"
     inst = create_instrument(cdp, shop, user, linked=[{"email": {"emailAddress": email}}])
@@ -406,10 +447,11 @@ def test_the_console_end_to_end_in_a_browser(console_server, shop, ccp, cdp, tmp
         userId=u, paymentManagerArn=shop.manager_arn, expiryTimeInMinutes=60,
         limits={"maxSpendAmount": {"value": "5", "currency": "USD"}}
     )["paymentSession"]["paymentSessionId"]
-    sid, doomed = mk(user), mk(user)
-    # a payment through boto3 a moment before the browser looks
+    sid, doomed, other_sid = mk(user), mk(user), mk(other)
+    # payments through boto3 a moment before the browser looks
     paid = pay(cdp, shop, user, sid, iid, amount="100000")
-    assert paid["status"] == "PROOF_GENERATED"
+    other_paid = pay(cdp, shop, other, other_sid, other_iid, amount="250000")
+    assert paid["status"] == other_paid["status"] == "PROOF_GENERATED"
     manager = ccp.get_payment_manager(paymentManagerId=shop.manager_id)
 
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -436,8 +478,13 @@ def test_the_console_end_to_end_in_a_browser(console_server, shop, ccp, cdp, tmp
         "sessionCap": "5.00",
         "sessionSpent": "0.10",
         "sessionAvailable": "4.90",
+        "ledger": True,
         "paymentId": paid["processPaymentId"],
-        "ledger": False,
+        "otherPaymentId": other_paid["processPaymentId"],
+        "payee": x402_requirement()["payTo"],
+        "managerPayments": 2,
+        "managerSpend": "0.350000",
+        "policyMaxPerPayment": "0.05",
     }
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
@@ -452,11 +499,18 @@ def test_the_console_end_to_end_in_a_browser(console_server, shop, ccp, cdp, tmp
     expect_error(lambda: cdp.get_payment_session(
         userId=user, paymentManagerArn=shop.manager_arn, paymentSessionId=doomed),
         "ResourceNotFoundException", 404)
-    assert cdp.get_payment_session(userId=user, paymentManagerArn=shop.manager_arn,
-                                   paymentSessionId=sid)["paymentSession"]
     expect_error(lambda: cdp.get_payment_instrument(
         paymentManagerArn=shop.manager_arn, userId=other, paymentInstrumentId=other_iid),
         "ResourceNotFoundException", 404)
     assert cdp.get_payment_instrument(paymentManagerArn=shop.manager_arn, userId=user,
                                       paymentInstrumentId=iid)["paymentInstrument"]
+    # the policy set in the browser refuses the next payment, and it consumes nothing
+    err = expect_error(lambda: pay(cdp, shop, user, sid, iid, amount="100000"),
+                       "ValidationException", 400)
+    assert "max-per-payment" in err.response["Error"]["Message"], err.response
+    s = cdp.get_payment_session(userId=user, paymentManagerArn=shop.manager_arn,
+                                paymentSessionId=sid)["paymentSession"]
+    assert s["availableLimits"]["availableSpendAmount"]["value"] == "4.90"
+    # under the policy's maximum it still pays
+    assert pay(cdp, shop, user, sid, iid, amount="50000")["status"] == "PROOF_GENERATED"
     assert console_server.creds.secret_access_key not in console_server.log_text()

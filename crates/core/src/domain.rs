@@ -237,6 +237,67 @@ pub struct Payment {
     pub amount: String,
     /// Micro-dollars debited from the session budget (0 for uncapped sessions).
     pub debited: i64,
+    /// Micro-dollars the payment is worth whatever its session (what spending policies
+    /// and the history's sums count).
+    pub value: i64,
+    /// The `X-Amzn-Bedrock-AgentCore-Payments-Agent-Name` the request carried
+    /// (observability only).
+    pub agent_name: Option<String>,
     pub output: String,
     pub created_at: OffsetDateTime,
+}
+
+str_enum!(
+    /// Why a payment was refused, for the operator's audit (input errors are not recorded).
+    RefusalReason {
+        SessionBudget = "SESSION_BUDGET",
+        SessionExpired = "SESSION_EXPIRED",
+        Policy = "POLICY",
+    }
+);
+
+/// A refused payment, as the operator sees it: no secret, no linked-account detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub account_id: String,
+    pub id: String,
+    pub manager_id: String,
+    pub user_id: String,
+    pub agent_name: Option<String>,
+    pub session_id: String,
+    pub instrument_id: String,
+    pub reason: RefusalReason,
+    /// The spending policy that refused it (reason POLICY).
+    pub policy: Option<String>,
+    pub payment_type: String,
+    pub scheme: String,
+    pub network: String,
+    pub payee: String,
+    pub amount: String,
+    pub value: i64,
+    /// The error message the client got.
+    pub message: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A spending policy's members (each optional): micro-USD caps and payee lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpendingPolicy {
+    /// Rolling 24 hours, across all of a user's sessions under the manager.
+    pub daily_cap: Option<i64>,
+    /// Rolling 30 days, same scope.
+    pub monthly_cap: Option<i64>,
+    pub max_per_payment: Option<i64>,
+    pub payee_allow: Option<Vec<String>>,
+    pub payee_deny: Option<Vec<String>>,
+}
+
+/// A stored policy: the manager's own (`user_id` None) or one user's under the manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPolicy {
+    pub account_id: String,
+    pub manager_id: String,
+    pub user_id: Option<String>,
+    pub policy: SpendingPolicy,
+    pub updated_at: OffsetDateTime,
 }

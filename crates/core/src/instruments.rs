@@ -131,6 +131,10 @@ impl DataPlane {
         truncate_millis(self.clock.now())
     }
 
+    pub(crate) fn pages(&self) -> &Paginator {
+        &self.pages
+    }
+
     /// Keyset pagination: the key to continue after and the page size.
     pub(crate) fn page_start(
         &self,

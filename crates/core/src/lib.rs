@@ -9,12 +9,14 @@ pub mod clock;
 pub mod control;
 pub mod domain;
 pub mod error;
+pub mod history;
 pub mod identity;
 pub mod ids;
 pub mod instruments;
 pub mod money;
 pub mod paging;
 pub mod payments;
+pub mod policies;
 pub mod store;
 
 pub use clock::{Clock, SystemClock};

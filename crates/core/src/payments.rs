@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::*;
 use crate::instruments::{Actor, DataPlane, Owner, key_aad, manager_id_of, owner_from};
 use crate::money::{self, format_usd};
+use crate::policies::{Effective, RollingCaps, Spent};
 use crate::store::{Reserve, Store, StoreError, Unique};
 use crate::{CoreError, CoreResult, Idempotency};
 
@@ -44,6 +45,9 @@ pub struct PaymentRequest {
     pub payment_type: PaymentType,
     /// The member of the paymentInput union that was sent.
     pub input: PaymentInput,
+    /// The agent name header (observability only: recorded, never part of the request's
+    /// identity).
+    pub agent_name: Option<String>,
 }
 
 fn session_not_found(id: &str) -> CoreError {
@@ -261,8 +265,21 @@ impl DataPlane {
             .session
             .filter(|s| owner.owns_session(s))
             .ok_or_else(|| payment_session_not_found(&req.session_id))?;
+        let audit = RefusalBase {
+            owner: &owner,
+            req: &req,
+            requirement: &requirement,
+            at: now,
+        };
         if session.expires_at <= now {
-            return Err(session_expired(&session.id));
+            return Err(self
+                .refused(
+                    &audit,
+                    RefusalReason::SessionExpired,
+                    None,
+                    session_expired(&session.id),
+                )
+                .await);
         }
         // 3. the instrument
         let instrument = ctx
@@ -302,19 +319,34 @@ impl DataPlane {
             Some(cap) => match i64::try_from(requirement.debit).ok().filter(|a| *a <= cap) {
                 Some(a) => a,
                 None => {
-                    return Err(CoreError::rule(format!(
+                    let e = CoreError::rule(format!(
                         "Insufficient budget in payment session '{}': remaining {} USD, requested {} USD.",
                         session.id,
                         format_usd(cap - session.spent),
                         format_units(requirement.debit)
-                    )));
+                    ));
+                    return Err(self
+                        .refused(&audit, RefusalReason::SessionBudget, None, e)
+                        .await);
                 }
             },
         };
         if let Some(remaining) = session.remaining()
             && debit > remaining
         {
-            return Err(insufficient(&session.id, remaining, debit));
+            let e = insufficient(&session.id, remaining, debit);
+            return Err(self
+                .refused(&audit, RefusalReason::SessionBudget, None, e)
+                .await);
+        }
+        // 4b. spending policies (crate::policies): what depends on this payment alone is
+        //     checked here; the rolling caps go to the ledger's atomic step.
+        let value = i64::try_from(requirement.debit).unwrap_or(i64::MAX);
+        let policy = Effective::of(ctx.manager_policy.as_ref(), ctx.user_policy.as_ref());
+        if let Err((name, e)) = policy.check_payment(&requirement.payee, value) {
+            return Err(self
+                .refused(&audit, RefusalReason::Policy, Some(name), e)
+                .await);
         }
         // 5. what the payer signs, built by the kind (reading the chain if it must: never
         //    inside the ledger's transaction).
@@ -352,6 +384,8 @@ impl DataPlane {
             asset: requirement.asset.clone(),
             amount: requirement.amount.to_string(),
             debited: debit,
+            value,
+            agent_name: req.agent_name.clone(),
             output: String::new(),
             created_at: now,
         };
@@ -363,6 +397,7 @@ impl DataPlane {
                 sealed_key: instrument.sealed_key.clone(),
                 unsigned,
             },
+            caps: policy.rolling(),
             reply,
         };
         self.ledger()
@@ -384,9 +419,55 @@ impl DataPlane {
             (Err(LedgerError::DuplicateToken), None) => {
                 Err(CoreError::Internal("duplicate payment".into()))
             }
+            (Err(LedgerError::Refused(reason, name, e)), _) => {
+                Err(self.refused(&audit, reason, name, e).await)
+            }
             (Err(LedgerError::Core(e)), _) => Err(e),
         }
     }
+
+    /// Record a refusal for the operator (best effort: a failure to record is logged and
+    /// never changes the answer), then give the refusal back. Runs outside the ledger's
+    /// transaction, on the refused request's own task.
+    async fn refused(
+        &self,
+        base: &RefusalBase<'_>,
+        reason: RefusalReason,
+        policy: Option<&'static str>,
+        e: CoreError,
+    ) -> CoreError {
+        let r = Refusal {
+            account_id: base.owner.manager.account_id.clone(),
+            id: crate::ids::uuid_v4(),
+            manager_id: base.owner.manager.id.clone(),
+            user_id: base.owner.user_id.clone(),
+            agent_name: base.req.agent_name.clone(),
+            session_id: base.req.session_id.clone(),
+            instrument_id: base.req.instrument_id.clone(),
+            reason,
+            policy: policy.map(str::to_string),
+            payment_type: base.requirement.payment_type.as_str().into(),
+            scheme: base.requirement.scheme.clone(),
+            network: base.requirement.network.clone(),
+            payee: base.requirement.payee.clone(),
+            amount: base.requirement.amount.to_string(),
+            value: i64::try_from(base.requirement.debit).unwrap_or(i64::MAX),
+            message: e.to_string(),
+            created_at: base.at,
+        };
+        if let Err(err) = self.store().refusal_insert(&r).await {
+            tracing::warn!(error = %err, reason = reason.as_str(), "recording a refusal failed");
+        }
+        e
+    }
+}
+
+/// What a refusal record is made of.
+struct RefusalBase<'a> {
+    owner: &'a Owner,
+    req: &'a PaymentRequest,
+    requirement: &'a payment::Requirement,
+    at: time::OffsetDateTime,
 }
 
 /// The request field that names a payment's network, for a mismatch with the instrument.
@@ -482,12 +563,17 @@ struct SignJob {
 
 pub(crate) struct Intent {
     payment: Payment,
+    /// The user's rolling caps (spending policies), checked with the reservation.
+    caps: Option<RollingCaps>,
     sign: SignJob,
     reply: oneshot::Sender<Result<Payment, LedgerError>>,
 }
 
 enum LedgerError {
     DuplicateToken,
+    /// Refused by the reservation's atomic step (session budget, expiry, rolling caps),
+    /// with the spending policy's name when one refused it.
+    Refused(RefusalReason, Option<&'static str>, CoreError),
     Core(CoreError),
 }
 
@@ -532,12 +618,18 @@ fn internal(msg: &str) -> LedgerError {
 }
 
 async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
-    // Reserve in one global order (account, session) so that writers on several nodes
-    // sharing one database never lock two sessions in opposite orders (no deadlock);
-    // the sort is stable, so payments of one session keep their arrival order.
+    // Lock in one global order (account, manager, user, then the user's spending turn
+    // before their sessions) so that writers on several nodes sharing one database never
+    // lock two rows in opposite orders (no deadlock); the sort is stable, so payments of
+    // one session keep their arrival order.
     batch.sort_by(|a, b| {
-        (&a.payment.account_id, &a.payment.session_id)
-            .cmp(&(&b.payment.account_id, &b.payment.session_id))
+        let (a, b) = (&a.payment, &b.payment);
+        (&a.account_id, &a.manager_id, &a.user_id, &a.session_id).cmp(&(
+            &b.account_id,
+            &b.manager_id,
+            &b.user_id,
+            &b.session_id,
+        ))
     });
     let started = std::time::Instant::now();
     let size = batch.len();
@@ -571,6 +663,12 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
     // statement; only if that does not fit, each payment in arrival order, so that exactly
     // the payments that fit go through.
     let mut reserved: Vec<Intent> = Vec::with_capacity(candidates.len());
+    // Each capped user's spend in the rolling windows, read once per batch under the
+    // user's turn and kept up to date with what this batch reserves.
+    let mut spent = UserSpend {
+        active: candidates.iter().any(|i| i.caps.is_some()),
+        ..UserSpend::default()
+    };
     let mut rest = candidates.into_iter().peekable();
     while let Some(first) = rest.next() {
         let mut group = vec![first];
@@ -583,26 +681,52 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
         let p = &group[0].payment;
         let (account, session, at) = (p.account_id.clone(), p.session_id.clone(), p.created_at);
         let total: i64 = group.iter().map(|i| i.payment.debited).sum();
-        let outcome = match tx.reserve(&account, &session, total, at).await {
-            Ok(o) => o,
+        // Spending policies' rolling caps, in this same transaction: the whole group fits
+        // the caps, or its payments go one by one below.
+        let capped = match spent.load(&mut *tx, &group).await {
+            Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = %e, "reserving budget failed");
+                tracing::error!(error = %e, "reading a user's spend failed");
                 return fail_all(reserved.into_iter().chain(group), done);
             }
         };
+        let group_fits = !capped || spent.fits(&group, group.iter().map(|i| i.payment.value).sum());
+        let outcome = if group_fits {
+            match tx.reserve(&account, &session, total, at).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, "reserving budget failed");
+                    return fail_all(reserved.into_iter().chain(group), done);
+                }
+            }
+        } else {
+            // (not asked: decided one by one below)
+            Reserve::Insufficient { remaining: 0 }
+        };
         match outcome {
-            Reserve::Reserved { .. } => reserved.extend(group),
-            Reserve::Insufficient { .. } if group.len() > 1 => {
+            Reserve::Reserved { .. } => {
+                spent.took(&group);
+                reserved.extend(group)
+            }
+            Reserve::Insufficient { .. } if group.len() > 1 || !group_fits => {
                 for intent in group {
                     let p = &intent.payment;
+                    if let Some((name, e)) = spent.refusal(&intent) {
+                        let refused = LedgerError::Refused(RefusalReason::Policy, Some(name), e);
+                        done.push((intent.reply, Err(refused)));
+                        continue;
+                    }
                     match tx
                         .reserve(&account, &session, p.debited, p.created_at)
                         .await
                     {
-                        Ok(Reserve::Reserved { .. }) => reserved.push(intent),
+                        Ok(Reserve::Reserved { .. }) => {
+                            spent.took(std::slice::from_ref(&intent));
+                            reserved.push(intent)
+                        }
                         Ok(refused) => {
                             let e = refusal(&session, refused, p.debited);
-                            done.push((intent.reply, Err(LedgerError::Core(e))));
+                            done.push((intent.reply, Err(e)));
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "reserving budget failed");
@@ -614,7 +738,7 @@ async fn run_batch(store: &dyn Store, vault: &Vault, mut batch: Vec<Intent>) {
             refused => {
                 for intent in group {
                     let e = refusal(&session, refused, intent.payment.debited);
-                    done.push((intent.reply, Err(LedgerError::Core(e))));
+                    done.push((intent.reply, Err(e)));
                 }
             }
         }
@@ -728,12 +852,108 @@ fn fail_all(pending: impl IntoIterator<Item = Intent>, done: Done) {
 }
 
 /// The answer to a payment whose reservation was refused.
-fn refusal(session_id: &str, outcome: Reserve, requested: i64) -> CoreError {
+fn refusal(session_id: &str, outcome: Reserve, requested: i64) -> LedgerError {
     match outcome {
-        Reserve::Insufficient { remaining } => insufficient(session_id, remaining, requested),
-        Reserve::Expired => session_expired(session_id),
-        // (a reservation that went through is never a refusal)
-        Reserve::NotFound | Reserve::Reserved { .. } => payment_session_not_found(session_id),
+        Reserve::Insufficient { remaining } => LedgerError::Refused(
+            RefusalReason::SessionBudget,
+            None,
+            insufficient(session_id, remaining, requested),
+        ),
+        Reserve::Expired => LedgerError::Refused(
+            RefusalReason::SessionExpired,
+            None,
+            session_expired(session_id),
+        ),
+        // (a reservation that went through is never a refusal; a session deleted since
+        // the payment's read is not a refusal an operator needs to see)
+        Reserve::NotFound | Reserve::Reserved { .. } => {
+            LedgerError::Core(payment_session_not_found(session_id))
+        }
+    }
+}
+
+/// The rolling spend of each capped user of a batch (see `crate::policies`).
+#[derive(Default)]
+struct UserSpend {
+    /// Whether any payment of the batch has rolling caps (if none, this costs nothing).
+    active: bool,
+    users: std::collections::HashMap<(String, String, String), Spent>,
+    /// What this batch reserved for users not read yet (their policy changed within the
+    /// batch): counted when they are.
+    pending: std::collections::HashMap<(String, String, String), i64>,
+}
+
+impl UserSpend {
+    fn key(p: &Payment) -> (String, String, String) {
+        (
+            p.account_id.clone(),
+            p.manager_id.clone(),
+            p.user_id.clone(),
+        )
+    }
+
+    /// Whether the group (one session's payments: one user) has rolling caps; if so, the
+    /// user's turn is taken and their spend read, once per transaction.
+    async fn load(
+        &mut self,
+        tx: &mut dyn crate::store::PaymentTx,
+        group: &[Intent],
+    ) -> Result<bool, StoreError> {
+        if group.iter().all(|i| i.caps.is_none()) {
+            return Ok(false);
+        }
+        let p = &group[0].payment;
+        let key = Self::key(p);
+        if !self.users.contains_key(&key) {
+            let (day, month) = crate::policies::windows(p.created_at);
+            let (d, m) = tx
+                .lock_user_spent(
+                    &p.account_id,
+                    &p.manager_id,
+                    &p.user_id,
+                    p.created_at,
+                    day,
+                    month,
+                )
+                .await?;
+            let mut spent = Spent { day: d, month: m };
+            spent.add(self.pending.remove(&key).unwrap_or(0));
+            self.users.insert(key, spent);
+        }
+        Ok(true)
+    }
+
+    fn spent(&self, p: &Payment) -> Spent {
+        self.users.get(&Self::key(p)).copied().unwrap_or_default()
+    }
+
+    /// Whether every payment's caps leave room for `value` more.
+    fn fits(&self, group: &[Intent], value: i64) -> bool {
+        group.iter().all(|i| {
+            i.caps.is_none_or(|c| {
+                c.refusal(&i.payment.user_id, self.spent(&i.payment), value)
+                    .is_none()
+            })
+        })
+    }
+
+    fn refusal(&self, i: &Intent) -> Option<(&'static str, CoreError)> {
+        i.caps?
+            .refusal(&i.payment.user_id, self.spent(&i.payment), i.payment.value)
+    }
+
+    /// Count what was just reserved.
+    fn took(&mut self, reserved: &[Intent]) {
+        if !self.active {
+            return;
+        }
+        for i in reserved {
+            let key = Self::key(&i.payment);
+            match self.users.get_mut(&key) {
+                Some(s) => s.add(i.payment.value),
+                None => *self.pending.entry(key).or_default() += i.payment.value,
+            }
+        }
     }
 }
 

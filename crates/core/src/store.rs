@@ -9,7 +9,8 @@
 //!   connector cannot be created under a manager that is absent or deleting) are single
 //!   atomic statements or transactions, never read-then-write in the core.
 use crate::domain::{
-    Connector, CredentialProvider, Instrument, InstrumentSummary, Manager, Payment, Session,
+    Connector, CredentialProvider, Instrument, InstrumentSummary, Manager, Payment, Refusal,
+    RefusalReason, Session, SpendingPolicy, StoredPolicy,
 };
 use time::OffsetDateTime;
 
@@ -237,6 +238,113 @@ pub trait Store: Send + Sync + 'static {
     /// Open one write transaction for a batch of payments (group commit): reservations,
     /// releases and records inside it become durable together at `commit`.
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>>;
+
+    // ----- history, refusals, spending policies (the operator's extension API) -------
+
+    /// Payments of an account matching `filter`, newest first (created_at, then id, both
+    /// descending), strictly before `before` when given.
+    async fn payment_list(
+        &self,
+        account_id: &str,
+        filter: &PaymentFilter,
+        before: Option<&Keyset>,
+        limit: usize,
+    ) -> StoreResult<Vec<Payment>>;
+    /// Sums of payments per time bucket of `bucket_ms` (aligned on multiples of it since
+    /// the epoch), oldest first, only buckets with payments.
+    async fn payment_buckets(
+        &self,
+        account_id: &str,
+        filter: &PaymentFilter,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<SpendBucket>>;
+    /// The value of a user's payments (under one manager) created after each instant.
+    async fn user_spent(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        after_day: OffsetDateTime,
+        after_month: OffsetDateTime,
+    ) -> StoreResult<(i64, i64)>;
+    async fn refusal_insert(&self, r: &Refusal) -> StoreResult<()>;
+    /// Refusals newest first, strictly before `before`.
+    async fn refusal_list(
+        &self,
+        account_id: &str,
+        filter: &RefusalFilter,
+        before: Option<&Keyset>,
+        limit: usize,
+    ) -> StoreResult<Vec<Refusal>>;
+    /// The manager's own policy (`user_id` None) or a user's.
+    async fn policy_get(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: Option<&str>,
+    ) -> StoreResult<Option<StoredPolicy>>;
+    /// Insert or replace.
+    async fn policy_put(&self, p: &StoredPolicy) -> StoreResult<()>;
+    /// False when there was none.
+    async fn policy_delete(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// The manager's own policy first, then user policies by user id, strictly after
+    /// `after` (a user id; "" = after the manager's own).
+    async fn policy_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredPolicy>>;
+}
+
+/// Filters of the payment history (all optional; `user_id` only with `manager_id`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    pub manager_id: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub instrument_id: Option<String>,
+    /// Compared with the payee's key (`policies::payee_key`).
+    pub payee: Option<String>,
+    pub payment_type: Option<String>,
+    pub scheme: Option<String>,
+    pub network: Option<String>,
+    /// Inclusive.
+    pub from: Option<OffsetDateTime>,
+    /// Exclusive.
+    pub to: Option<OffsetDateTime>,
+}
+
+/// Filters of the refusal list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefusalFilter {
+    pub manager_id: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub reason: Option<RefusalReason>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
+/// A position in a newest-first listing: the last row of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyset {
+    pub created_at: OffsetDateTime,
+    pub id: String,
+}
+
+/// One bucket of [`Store::payment_buckets`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendBucket {
+    pub start: OffsetDateTime,
+    pub payments: i64,
+    pub value: i64,
 }
 
 /// What [`Store::payment_context`] found.
@@ -247,6 +355,9 @@ pub struct PaymentContext {
     pub instrument: Option<Instrument>,
     /// The payment recorded under the request's clientToken in this account.
     pub replay: Option<Payment>,
+    /// The manager's spending policy, and the session user's (read in the same statement).
+    pub manager_policy: Option<SpendingPolicy>,
+    pub user_policy: Option<SpendingPolicy>,
 }
 
 /// Outcome of reserving an amount against a session's budget.
@@ -285,5 +396,18 @@ pub trait PaymentTx: Send {
     /// order: true when recorded, false when its clientToken is already used (then nothing
     /// of it is written, and the transaction stays usable).
     async fn record_all(&mut self, payments: &[Payment]) -> StoreResult<Vec<bool>>;
+    /// Spending policies' rolling caps: take this user's turn (a row lock held until the
+    /// transaction ends, so transactions of every node checking this user take turns),
+    /// then sum the value of the user's payments (under the manager) created after each
+    /// instant, as committed before the turn was taken.
+    async fn lock_user_spent(
+        &mut self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+        after_day: OffsetDateTime,
+        after_month: OffsetDateTime,
+    ) -> StoreResult<(i64, i64)>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -1,5 +1,6 @@
 //! `purser`: a self-hostable AgentCore Payments service.
 mod config;
+mod ops;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,19 @@ enum Command {
     /// PURSER_CONSOLE and PURSER_CONSOLE_ALLOW_REMOTE (the web console, off). Flags
     /// beat environment variables, which beat the --config file, which beats the defaults.
     Serve(ServeArgs),
+    /// Print the payment history (signed payments, or refusals with --refusals) of a
+    /// running Purser, as JSON Lines or CSV, newest first.
+    ///
+    /// Calls the extension API at --endpoint-url, signed with SigV4 with the access key
+    /// in AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (or PURSER_ACCESS_KEY_ID +
+    /// PURSER_SECRET_ACCESS_KEY).
+    History(ops::HistoryArgs),
+    /// Read and set spending policies (per manager, or per user under a manager) of a
+    /// running Purser (same endpoint and credentials as `history`).
+    Policies {
+        #[command(subcommand)]
+        command: ops::PolicyCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,7 +73,15 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(serve(cfg))
         }
+        Command::History(args) => client_runtime()?.block_on(ops::history(args)),
+        Command::Policies { command } => client_runtime()?.block_on(ops::policies(command)),
     }
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn serve(cfg: config::Config) -> anyhow::Result<()> {

@@ -463,7 +463,8 @@ async fn process_payment(
     caller: &Principal,
     mut req: d::ProcessPaymentRequest,
 ) -> CoreResult<d::ProcessPaymentResponse> {
-    req.agent_name = None;
+    // recorded with the payment (history), never part of the request's identity
+    let agent_name = req.agent_name.take();
     let idem = idempotency(req.client_token.take(), &req);
     let input = match req.payment_input {
         d::PaymentInput::CryptoX402(x) => PaymentInput::X402 {
@@ -486,6 +487,7 @@ async fn process_payment(
             d::PaymentType::Mpp => PaymentType::Mpp,
         },
         input,
+        agent_name,
     };
     let p = dp
         .process_payment(&actor(caller, req.user_id), request, idem.as_ref())

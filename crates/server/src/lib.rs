@@ -13,6 +13,7 @@ pub mod console;
 mod control;
 mod data;
 mod errors;
+mod ext;
 mod identity;
 mod pipeline;
 
@@ -92,10 +93,16 @@ impl AppState {
     }
 }
 
-/// The app: `GET /health`, every AgentCore Payments operation, and the web console under
-/// `/console/` when it is on (otherwise those paths are unknown operations, 404).
+/// The app: `GET /health`, the extension API under `/purser/v1/` (`ext`), every
+/// AgentCore Payments operation, and the web console under `/console/` when it is on
+/// (otherwise those paths are unknown operations, 404).
 pub fn router(state: AppState) -> axum::Router {
-    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    let app = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .route(
+            &format!("{}/{{*rest}}", ext::BASE),
+            axum::routing::any(ext::handle),
+        );
     let app = if state.console.is_some() {
         app.merge(console::routes())
     } else {

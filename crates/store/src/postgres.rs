@@ -121,7 +121,14 @@ impl PgStore {
             return Ok(PaymentContext::default());
         };
         let cols = |prefix| Cols { row: &row, prefix };
-        crate::rows::payment_context(&cols("m_"), &cols("s_"), &cols("i_"), &cols("p_"))
+        crate::rows::payment_context(
+            &cols("m_"),
+            &cols("s_"),
+            &cols("i_"),
+            &cols("p_"),
+            &cols("pm_"),
+            &cols("pu_"),
+        )
     }
 
     async fn begin_payments_impl(&self) -> StoreResult<Box<dyn PaymentTx>> {
@@ -212,7 +219,10 @@ impl PaymentTx for PgPaymentTx {
                     .push_bind(&p.amount)
                     .push_bind(p.debited)
                     .push_bind(&p.output)
-                    .push_bind(ms(p.created_at));
+                    .push_bind(ms(p.created_at))
+                    .push_bind(p.value)
+                    .push_bind(&p.agent_name)
+                    .push_bind(purser_core::policies::payee_key(&p.payee));
             });
             // No error inside the transaction (PostgreSQL would abort the whole batch): a
             // row whose clientToken is already used is simply not inserted, and missing
@@ -223,6 +233,38 @@ impl PaymentTx for PgPaymentTx {
             }
         }
         Ok(payments.iter().map(|p| inserted.contains(&p.id)).collect())
+    }
+
+    async fn lock_user_spent(
+        &mut self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+        after_day: OffsetDateTime,
+        after_month: OffsetDateTime,
+    ) -> StoreResult<(i64, i64)> {
+        sqlx::query(crate::sql::LOCK_USER_SQL)
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(user_id)
+            .bind(ms(now))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        let row = sqlx::query(crate::sql::USER_SPENT_SQL)
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(user_id)
+            .bind(ms(after_day))
+            .bind(ms(after_month))
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok((
+            row.try_get("day").map_err(backend)?,
+            row.try_get("month").map_err(backend)?,
+        ))
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {

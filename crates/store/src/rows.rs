@@ -140,6 +140,8 @@ pub(crate) fn payment(r: &impl Columns) -> StoreResult<Payment> {
         asset: r.text("asset")?,
         amount: r.text("amount")?,
         debited: r.int("debited")?,
+        value: r.int("usd_value")?,
+        agent_name: r.text_opt("agent_name")?,
         output: r.text("output")?,
         created_at: time(r.int("created_at")?),
     })
@@ -152,12 +154,76 @@ pub(crate) fn payment_context(
     s: &impl Columns,
     i: &impl Columns,
     p: &impl Columns,
+    pm: &impl Columns,
+    pu: &impl Columns,
 ) -> StoreResult<purser_core::store::PaymentContext> {
     Ok(purser_core::store::PaymentContext {
         manager: Some(manager(m)?),
         session: present(s)?.then(|| session(s)).transpose()?,
         instrument: present(i)?.then(|| instrument(i)).transpose()?,
         replay: present(p)?.then(|| payment(p)).transpose()?,
+        manager_policy: pm
+            .text_opt("manager_id")?
+            .is_some()
+            .then(|| policy(pm))
+            .transpose()?,
+        user_policy: pu
+            .text_opt("manager_id")?
+            .is_some()
+            .then(|| policy(pu))
+            .transpose()?,
+    })
+}
+
+fn list(r: &impl Columns, name: &str) -> StoreResult<Option<Vec<String>>> {
+    r.text_opt(name)?
+        .map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::Backend(format!("bad {name} column: {e}")))
+        })
+        .transpose()
+}
+
+pub(crate) fn policy(r: &impl Columns) -> StoreResult<SpendingPolicy> {
+    Ok(SpendingPolicy {
+        daily_cap: r.int_opt("daily_cap")?,
+        monthly_cap: r.int_opt("monthly_cap")?,
+        max_per_payment: r.int_opt("max_per_payment")?,
+        payee_allow: list(r, "payee_allow")?,
+        payee_deny: list(r, "payee_deny")?,
+    })
+}
+
+pub(crate) fn stored_policy(r: &impl Columns) -> StoreResult<StoredPolicy> {
+    let user = r.text("user_id")?;
+    Ok(StoredPolicy {
+        account_id: r.text("account_id")?,
+        manager_id: r.text("manager_id")?,
+        user_id: (!user.is_empty()).then_some(user),
+        policy: policy(r)?,
+        updated_at: time(r.int("updated_at")?),
+    })
+}
+
+pub(crate) fn refusal(r: &impl Columns) -> StoreResult<Refusal> {
+    Ok(Refusal {
+        account_id: r.text("account_id")?,
+        id: r.text("id")?,
+        manager_id: r.text("manager_id")?,
+        user_id: r.text("user_id")?,
+        agent_name: r.text_opt("agent_name")?,
+        session_id: r.text("session_id")?,
+        instrument_id: r.text("instrument_id")?,
+        reason: parse("reason", &r.text("reason")?, RefusalReason::parse)?,
+        policy: r.text_opt("policy")?,
+        payment_type: r.text("payment_type")?,
+        scheme: r.text("scheme")?,
+        network: r.text("network")?,
+        payee: r.text("payee")?,
+        amount: r.text("amount")?,
+        value: r.int("usd_value")?,
+        message: r.text("message")?,
+        created_at: time(r.int("created_at")?),
     })
 }
 

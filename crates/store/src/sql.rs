@@ -6,7 +6,7 @@
 //! on PostgreSQL, plain SQLite connections on SQLite. Both run the statements defined
 //! here, and rows become records through `rows.rs` whichever way they were read.
 
-/// Rows per multi-row INSERT of payments on PostgreSQL (19 parameters each: far below its
+/// Rows per multi-row INSERT of payments on PostgreSQL (22 parameters each: far below its
 /// limit of 65535).
 pub(crate) const RECORD_CHUNK: usize = 256;
 
@@ -74,6 +74,20 @@ pub(crate) const PAYMENT_COLUMNS: &[&str] = &[
     "debited",
     "output",
     "created_at",
+    "usd_value",
+    "agent_name",
+    "payee_key",
+];
+pub(crate) const POLICY_COLUMNS: &[&str] = &[
+    "account_id",
+    "manager_id",
+    "user_id",
+    "daily_cap",
+    "monthly_cap",
+    "max_per_payment",
+    "payee_allow",
+    "payee_deny",
+    "updated_at",
 ];
 
 /// One owner's page of live instruments: only the summary columns, all held by the
@@ -86,13 +100,15 @@ pub(crate) const INSTRUMENT_LIST_BY_CONNECTOR_SQL: &str = "SELECT account_id, id
 /// instrument and the payment recorded under a clientToken, all of the same account (NULL
 /// columns when absent; `$5` NULL matches no payment). $1 account, $2 manager, $3 session,
 /// $4 instrument, $5 clientToken.
-pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| {
+pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
+    || {
         let select = [
             ("m", MANAGER_COLUMNS),
             ("s", SESSION_COLUMNS),
             ("i", INSTRUMENT_COLUMNS),
             ("p", PAYMENT_COLUMNS),
+            ("pm", POLICY_COLUMNS),
+            ("pu", POLICY_COLUMNS),
         ]
         .iter()
         .flat_map(|(t, cols)| cols.iter().map(move |c| format!("{t}.{c} AS {t}_{c}")))
@@ -103,9 +119,12 @@ pub(crate) static PAYMENT_CONTEXT_SQL: std::sync::LazyLock<String> =
              LEFT JOIN sessions s ON s.account_id = m.account_id AND s.id = $3 \
              LEFT JOIN instruments i ON i.account_id = m.account_id AND i.id = $4 \
              LEFT JOIN payments p ON p.account_id = m.account_id AND p.client_token = $5 \
+             LEFT JOIN spending_policies pm ON pm.account_id = m.account_id AND pm.manager_id = m.id AND pm.user_id = '' \
+             LEFT JOIN spending_policies pu ON pu.account_id = m.account_id AND pu.manager_id = m.id AND pu.user_id = s.user_id \
              WHERE m.account_id = $1 AND m.id = $2"
         )
-    });
+    },
+);
 
 /// The budget rule as ONE atomic statement (see `PaymentTx::reserve`): $1 amount, $2 now
 /// (ms), $3 account, $4 session; returns the remaining budget when it debited.
@@ -116,6 +135,13 @@ pub(crate) const SESSION_BUDGET_SQL: &str =
 /// Give a reservation back: $1 amount, $2 account, $3 session.
 pub(crate) const RELEASE_SQL: &str =
     "UPDATE sessions SET spent = spent - $1 WHERE account_id = $2 AND id = $3";
+/// Spending policies' turn per user (see `PaymentTx::lock_user_spent`): an upsert, which
+/// locks the row until the transaction ends on PostgreSQL. $1 account, $2 manager, $3
+/// user, $4 now (ms).
+pub(crate) const LOCK_USER_SQL: &str = "INSERT INTO spending_locks (account_id, manager_id, user_id, checked_at) VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, manager_id, user_id) DO UPDATE SET checked_at = $4";
+/// A user's spend after each instant (index-only on `payments_user_time`): $1 account,
+/// $2 manager, $3 user, $4 day start (ms, exclusive), $5 month start (ms, exclusive).
+pub(crate) const USER_SPENT_SQL: &str = "SELECT CAST(COALESCE(SUM(CASE WHEN created_at > $4 THEN usd_value ELSE 0 END), 0) AS BIGINT) AS day, CAST(COALESCE(SUM(usd_value), 0) AS BIGINT) AS month FROM payments WHERE account_id = $1 AND manager_id = $2 AND user_id = $3 AND created_at > $5";
 /// `INSERT INTO payments (...) `, the columns in `PAYMENT_COLUMNS` order.
 pub(crate) static PAYMENT_INSERT: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("INSERT INTO payments ({}) ", PAYMENT_COLUMNS.join(", ")));
@@ -134,6 +160,155 @@ pub(crate) fn refused(
             remaining: remaining.unwrap_or(0),
         },
     }
+}
+
+/// A parameter of a statement built from filters.
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// A `WHERE` clause built from optional filters, with numbered parameters: the same text
+/// on both engines, and only the conditions that are asked (so each filter's index serves).
+pub(crate) struct Where {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+impl Where {
+    fn new(account_id: &str) -> Where {
+        Where {
+            sql: "account_id = $1".into(),
+            args: vec![Arg::Text(account_id.into())],
+        }
+    }
+
+    fn push(&mut self, cond: &str, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        let n = self.args.len();
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&cond.replace('?', &format!("${n}")));
+        self
+    }
+
+    fn text(&mut self, col: &str, v: &Option<String>) -> &mut Self {
+        if let Some(v) = v {
+            self.push(&format!("{col} = ?"), Arg::Text(v.clone()));
+        }
+        self
+    }
+
+    fn range(
+        &mut self,
+        from: Option<time::OffsetDateTime>,
+        to: Option<time::OffsetDateTime>,
+    ) -> &mut Self {
+        if let Some(t) = from {
+            self.push("created_at >= ?", Arg::Int(crate::codec::ms(t)));
+        }
+        if let Some(t) = to {
+            self.push("created_at < ?", Arg::Int(crate::codec::ms(t)));
+        }
+        self
+    }
+
+    /// Rows strictly before the keyset position, newest first.
+    fn before(&mut self, k: Option<&purser_core::store::Keyset>) -> &mut Self {
+        if let Some(k) = k {
+            let t = crate::codec::ms(k.created_at);
+            self.push("created_at <= ?", Arg::Int(t));
+            let n = self.args.len();
+            self.push(
+                &format!("(created_at < ${n} OR id < ?)"),
+                Arg::Text(k.id.clone()),
+            );
+        }
+        self
+    }
+
+    fn payments(f: &purser_core::store::PaymentFilter, account_id: &str) -> Where {
+        let mut w = Where::new(account_id);
+        w.text("manager_id", &f.manager_id)
+            .text("user_id", &f.user_id)
+            .text("session_id", &f.session_id)
+            .text("instrument_id", &f.instrument_id)
+            .text(
+                "payee_key",
+                &f.payee.as_deref().map(purser_core::policies::payee_key),
+            )
+            .text("payment_type", &f.payment_type)
+            .text("scheme", &f.scheme)
+            .text("network", &f.network)
+            .range(f.from, f.to);
+        w
+    }
+
+    fn refusals(f: &purser_core::store::RefusalFilter, account_id: &str) -> Where {
+        let mut w = Where::new(account_id);
+        w.text("manager_id", &f.manager_id)
+            .text("user_id", &f.user_id)
+            .text("session_id", &f.session_id)
+            .text("reason", &f.reason.map(|r| r.as_str().to_string()))
+            .range(f.from, f.to);
+        w
+    }
+}
+
+/// A newest-first page of payments.
+pub(crate) fn payment_list_sql(
+    account_id: &str,
+    f: &purser_core::store::PaymentFilter,
+    before: Option<&purser_core::store::Keyset>,
+    limit: usize,
+) -> Where {
+    let mut w = Where::payments(f, account_id);
+    w.before(before);
+    w.args.push(Arg::Int(limit as i64));
+    w.sql = format!(
+        "SELECT * FROM payments WHERE {} ORDER BY created_at DESC, id DESC LIMIT ${}",
+        w.sql,
+        w.args.len()
+    );
+    w
+}
+
+/// Payments per time bucket.
+pub(crate) fn payment_buckets_sql(
+    account_id: &str,
+    f: &purser_core::store::PaymentFilter,
+    bucket_ms: i64,
+) -> Where {
+    let mut w = Where::payments(f, account_id);
+    w.args.push(Arg::Int(bucket_ms));
+    let b = w.args.len();
+    w.sql = format!(
+        "SELECT (created_at / ${b}) * ${b} AS bucket, COUNT(*) AS n, CAST(SUM(usd_value) AS BIGINT) AS v FROM payments WHERE {} GROUP BY (created_at / ${b}) ORDER BY 1",
+        w.sql
+    );
+    w
+}
+
+/// A newest-first page of refusals.
+pub(crate) fn refusal_list_sql(
+    account_id: &str,
+    f: &purser_core::store::RefusalFilter,
+    before: Option<&purser_core::store::Keyset>,
+    limit: usize,
+) -> Where {
+    let mut w = Where::refusals(f, account_id);
+    w.before(before);
+    w.args.push(Arg::Int(limit as i64));
+    w.sql = format!(
+        "SELECT * FROM refusals WHERE {} ORDER BY created_at DESC, id DESC LIMIT ${}",
+        w.sql,
+        w.args.len()
+    );
+    w
+}
+
+pub(crate) fn list_to_text(l: &Option<Vec<String>>) -> Option<String> {
+    l.as_ref()
+        .map(|l| serde_json::to_string(l).unwrap_or_else(|_| "[]".into()))
 }
 
 macro_rules! sql_store {
@@ -1005,6 +1180,215 @@ impl Store for $store {
     async fn begin_payments(&self) -> StoreResult<Box<dyn PaymentTx>> {
         self.begin_payments_impl().await
     }
+
+    async fn payment_list(
+        &self,
+        account_id: &str,
+        filter: &PaymentFilter,
+        before: Option<&Keyset>,
+        limit: usize,
+    ) -> StoreResult<Vec<Payment>> {
+        let w = crate::sql::payment_list_sql(account_id, filter, before, limit);
+        bind_all(sqlx::query(sqlx::AssertSqlSafe(w.sql.as_str())), &w.args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(payment_from_row)
+            .collect()
+    }
+
+    async fn payment_buckets(
+        &self,
+        account_id: &str,
+        filter: &PaymentFilter,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<SpendBucket>> {
+        let w = crate::sql::payment_buckets_sql(account_id, filter, bucket_ms);
+        bind_all(sqlx::query(sqlx::AssertSqlSafe(w.sql.as_str())), &w.args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                Ok(SpendBucket {
+                    start: time(r.try_get("bucket").map_err(backend)?),
+                    payments: r.try_get("n").map_err(backend)?,
+                    value: r.try_get("v").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn user_spent(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        after_day: OffsetDateTime,
+        after_month: OffsetDateTime,
+    ) -> StoreResult<(i64, i64)> {
+        let row = sqlx::query(crate::sql::USER_SPENT_SQL)
+            .bind(account_id)
+            .bind(manager_id)
+            .bind(user_id)
+            .bind(ms(after_day))
+            .bind(ms(after_month))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok((
+            row.try_get("day").map_err(backend)?,
+            row.try_get("month").map_err(backend)?,
+        ))
+    }
+
+    async fn refusal_insert(&self, r: &Refusal) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "INSERT INTO refusals (account_id, id, manager_id, user_id, agent_name, session_id, instrument_id, reason, policy, payment_type, scheme, network, payee, amount, usd_value, message, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&r.account_id)
+        .bind(&r.id)
+        .bind(&r.manager_id)
+        .bind(&r.user_id)
+        .bind(&r.agent_name)
+        .bind(&r.session_id)
+        .bind(&r.instrument_id)
+        .bind(r.reason.as_str())
+        .bind(&r.policy)
+        .bind(&r.payment_type)
+        .bind(&r.scheme)
+        .bind(&r.network)
+        .bind(&r.payee)
+        .bind(&r.amount)
+        .bind(r.value)
+        .bind(&r.message)
+        .bind(ms(r.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn refusal_list(
+        &self,
+        account_id: &str,
+        filter: &RefusalFilter,
+        before: Option<&Keyset>,
+        limit: usize,
+    ) -> StoreResult<Vec<Refusal>> {
+        let w = crate::sql::refusal_list_sql(account_id, filter, before, limit);
+        bind_all(sqlx::query(sqlx::AssertSqlSafe(w.sql.as_str())), &w.args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| crate::rows::refusal(&Cols { row: r, prefix: "" }))
+            .collect()
+    }
+
+    async fn policy_get(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: Option<&str>,
+    ) -> StoreResult<Option<StoredPolicy>> {
+        sqlx::query(
+            "SELECT * FROM spending_policies WHERE account_id = $1 AND manager_id = $2 AND user_id = $3",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(user_id.unwrap_or(""))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(|r| crate::rows::stored_policy(&Cols { row: r, prefix: "" }))
+        .transpose()
+    }
+
+    async fn policy_put(&self, p: &StoredPolicy) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "INSERT INTO spending_policies (account_id, manager_id, user_id, daily_cap, monthly_cap, max_per_payment, payee_allow, payee_deny, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account_id, manager_id, user_id) DO UPDATE SET daily_cap = $4, monthly_cap = $5, max_per_payment = $6, payee_allow = $7, payee_deny = $8, updated_at = $9",
+        )
+        .bind(&p.account_id)
+        .bind(&p.manager_id)
+        .bind(p.user_id.as_deref().unwrap_or(""))
+        .bind(p.policy.daily_cap)
+        .bind(p.policy.monthly_cap)
+        .bind(p.policy.max_per_payment)
+        .bind(crate::sql::list_to_text(&p.policy.payee_allow))
+        .bind(crate::sql::list_to_text(&p.policy.payee_deny))
+        .bind(ms(p.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn policy_delete(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: Option<&str>,
+    ) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
+        let done = sqlx::query(
+            "DELETE FROM spending_policies WHERE account_id = $1 AND manager_id = $2 AND user_id = $3",
+        )
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(user_id.unwrap_or(""))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn policy_list(
+        &self,
+        account_id: &str,
+        manager_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredPolicy>> {
+        // (the manager's own policy has user_id '', first in the order; after it, "")
+        let (op, key) = match after {
+            None => (">=", ""),
+            Some(a) => (">", a),
+        };
+        // (`op` is one of two constants; values are bound)
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM spending_policies WHERE account_id = $1 AND manager_id = $2 AND user_id {op} $3 ORDER BY user_id LIMIT $4"
+        )))
+        .bind(account_id)
+        .bind(manager_id)
+        .bind(key)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|r| crate::rows::stored_policy(&Cols { row: r, prefix: "" }))
+        .collect()
+    }
+}
+
+/// Bind a filter's parameters in order. (The statements built from filters are made of
+/// constant text and numbered placeholders only: every value is bound.)
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+    args: &'q [crate::sql::Arg],
+) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+    for a in args {
+        q = match a {
+            crate::sql::Arg::Text(t) => q.bind(t.as_str()),
+            crate::sql::Arg::Int(i) => q.bind(*i),
+        };
+    }
+    q
 }
 
 fn session_from_row(r: &$row) -> StoreResult<Session> {

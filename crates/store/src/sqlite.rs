@@ -113,11 +113,14 @@ impl SqliteStore {
         if !in_memory {
             make_private(opts.get_filename())?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await
-            .map_err(backend)?;
+        let connect = |opts: SqliteConnectOptions| async move {
+            SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await
+                .map_err(backend)
+        };
+        let pool = connect(opts.clone()).await?;
         // The file as SQLite itself resolved it ("" for an in-memory database).
         let file: String =
             sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
@@ -130,25 +133,34 @@ impl SqliteStore {
                     .into(),
             ));
         }
-        let store = SqliteStore {
+        // A connection keeps the schema it read until it next steps a statement: one that
+        // read it before a migration would prepare `SELECT *` with the old columns (and
+        // sqlx would keep that shape). So after migrating, start from fresh connections.
+        let pool = if Self::migrate(&pool).await? {
+            pool.close().await;
+            connect(opts).await?
+        } else {
+            pool
+        };
+        Ok(SqliteStore {
             direct: Arc::new(direct::Direct::new(file.into())),
             write_lock: Some(Arc::default()),
             _checkpointer: Arc::new(spawn_checkpointer(pool.clone())),
             pool,
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Apply pending migrations; whether any was.
+    async fn migrate(pool: &SqlitePool) -> Result<bool, StoreError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS purser_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(pool)
         .await
         .map_err(backend)?;
+        let mut applied = false;
         for m in crate::migrate::SQLITE {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = pool.begin().await.map_err(backend)?;
             let done: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM purser_migrations WHERE version = $1")
                     .bind(m.version)
@@ -172,9 +184,10 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
+            applied = true;
             tracing::info!(version = m.version, name = m.name, "applied migration");
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// The underlying pool, for tests that inspect the raw file.

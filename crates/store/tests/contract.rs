@@ -449,6 +449,8 @@ fn payment(
         asset: "0x03".into(),
         amount: debited.to_string(),
         debited,
+        value: debited,
+        agent_name: Some("shopper".into()),
         output: "{}".into(),
         created_at: t0(),
     }
@@ -657,6 +659,332 @@ async fn concurrent_reservations_never_overspend() {
     let sess = s.session_get(a, "s").await.unwrap().unwrap();
     assert_eq!(sess.spent, 1_000_000);
     assert_eq!(s.payments_of_session(a, "s").await.unwrap().len(), 10);
+}
+
+/// A payment of the history: manager, user, session, payee and time as given.
+#[allow(clippy::too_many_arguments)]
+fn hist(
+    account: &str,
+    n: usize,
+    manager: &str,
+    user: &str,
+    session: &str,
+    payee: &str,
+    at_secs: i64,
+    value: i64,
+) -> Payment {
+    Payment {
+        manager_id: manager.into(),
+        user_id: user.into(),
+        payee: payee.into(),
+        created_at: t0() + Duration::seconds(at_secs),
+        value,
+        debited: 0,
+        scheme: if n % 2 == 0 { "exact".into() } else { "upto".into() },
+        ..payment(account, session, n, None, 0)
+    }
+}
+
+async fn record(s: &Arc<dyn Store>, payments: &[Payment]) {
+    let mut tx = s.begin_payments().await.unwrap();
+    assert!(tx.record_all(payments).await.unwrap().iter().all(|b| *b));
+    tx.commit().await.unwrap();
+}
+
+async fn ids(s: &Arc<dyn Store>, a: &str, f: &PaymentFilter) -> Vec<usize> {
+    s.payment_list(a, f, None, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id[24..].parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn history_filters_and_pages_newest_first() {
+    let Some((_guard, s)) = $backend().await else { return };
+    let a = "111122223333";
+    let evm = "0xAbCdEf0123456789aBcDeF0123456789AbCdEf01";
+    record(
+        &s,
+        &[
+            hist(a, 1, "m1", "alice", "s1", evm, 10, 100),
+            hist(a, 2, "m1", "alice", "s2", "SoLPayee", 20, 200),
+            hist(a, 3, "m1", "bob", "s3", evm, 30, 300),
+            hist(a, 4, "m2", "alice", "s4", "SoLPayee", 30, 400),
+            hist(a, 5, "m2", "carol", "s5", evm, 40, 500),
+            hist("444455556666", 6, "m1", "alice", "s1", evm, 50, 600),
+        ],
+    )
+    .await;
+    let all = PaymentFilter::default();
+    // newest first; equal times by id, descending
+    assert_eq!(ids(&s, a, &all).await, [5, 4, 3, 2, 1]);
+    let f = |g: fn(&mut PaymentFilter)| {
+        let mut f = PaymentFilter::default();
+        g(&mut f);
+        f
+    };
+    assert_eq!(ids(&s, a, &f(|f| f.manager_id = Some("m1".into()))).await, [3, 2, 1]);
+    assert_eq!(
+        ids(&s, a, &f(|f| {
+            f.manager_id = Some("m1".into());
+            f.user_id = Some("alice".into());
+        }))
+        .await,
+        [2, 1]
+    );
+    assert_eq!(ids(&s, a, &f(|f| f.session_id = Some("s3".into()))).await, [3]);
+    // an EVM payee matches whatever its case; others exactly
+    let lower = PaymentFilter { payee: Some(evm.to_lowercase()), ..Default::default() };
+    assert_eq!(ids(&s, a, &lower).await, [5, 3, 1]);
+    assert_eq!(ids(&s, a, &f(|f| f.payee = Some("SoLPayee".into()))).await, [4, 2]);
+    assert_eq!(ids(&s, a, &f(|f| f.payee = Some("solpayee".into()))).await, [] as [usize; 0]);
+    assert_eq!(ids(&s, a, &f(|f| f.scheme = Some("upto".into()))).await, [5, 3, 1]);
+    assert_eq!(
+        ids(&s, a, &f(|f| {
+            f.from = Some(t0() + Duration::seconds(20));
+            f.to = Some(t0() + Duration::seconds(40));
+        }))
+        .await,
+        [4, 3, 2]
+    );
+    // keyset pages: each payment once, in order, also across equal times
+    let mut seen = Vec::new();
+    let mut before: Option<Keyset> = None;
+    loop {
+        let page = s.payment_list(a, &all, before.as_ref(), 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        before = Some(Keyset {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        });
+        seen.extend(page.iter().map(|p| p.id[24..].parse::<usize>().unwrap()));
+    }
+    assert_eq!(seen, [5, 4, 3, 2, 1]);
+    // the recorded row carries what the history shows
+    let p = &s.payment_list(a, &all, None, 1).await.unwrap()[0];
+    assert_eq!((p.value, p.agent_name.as_deref()), (500, Some("shopper")));
+    // spend per bucket of 20 s, aligned on the epoch
+    let b = s.payment_buckets(a, &all, 20_000).await.unwrap();
+    let got: Vec<(i64, i64, i64)> = b
+        .iter()
+        .map(|b| ((b.start - t0()).whole_seconds(), b.payments, b.value))
+        .collect();
+    assert_eq!(got, [(0, 1, 100), (20, 3, 900), (40, 1, 500)]);
+    // a user's spend after two instants
+    assert_eq!(
+        s.user_spent(a, "m1", "alice", t0() + Duration::seconds(15), t0())
+            .await
+            .unwrap(),
+        (200, 300)
+    );
+}
+
+fn refusal(account: &str, n: usize, user: &str, reason: RefusalReason, at_secs: i64) -> Refusal {
+    Refusal {
+        account_id: account.into(),
+        id: format!("00000000-0000-4000-9000-{n:012}"),
+        manager_id: "m1".into(),
+        user_id: user.into(),
+        agent_name: None,
+        session_id: format!("s{n}"),
+        instrument_id: "i1".into(),
+        reason,
+        policy: (reason == RefusalReason::Policy).then(|| "daily-user-cap".to_string()),
+        payment_type: "CRYPTO_X402".into(),
+        scheme: "exact".into(),
+        network: "eip155:84532".into(),
+        payee: "0x02".into(),
+        amount: "100".into(),
+        value: 100,
+        message: "Payment denied".into(),
+        created_at: t0() + Duration::seconds(at_secs),
+    }
+}
+
+#[tokio::test]
+async fn refusals_are_listed_with_filters() {
+    let Some((_guard, s)) = $backend().await else { return };
+    let a = "111122223333";
+    let rs = [
+        refusal(a, 1, "alice", RefusalReason::SessionBudget, 1),
+        refusal(a, 2, "alice", RefusalReason::Policy, 2),
+        refusal(a, 3, "bob", RefusalReason::SessionExpired, 3),
+        refusal("444455556666", 4, "alice", RefusalReason::Policy, 4),
+    ];
+    for r in &rs {
+        s.refusal_insert(r).await.unwrap();
+    }
+    let list = |f: RefusalFilter| {
+        let s = s.clone();
+        async move {
+            s.refusal_list(a, &f, None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id[24..].parse::<usize>().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(RefusalFilter::default()).await, [3, 2, 1]);
+    assert_eq!(
+        list(RefusalFilter {
+            reason: Some(RefusalReason::Policy),
+            ..Default::default()
+        })
+        .await,
+        [2]
+    );
+    assert_eq!(
+        list(RefusalFilter {
+            manager_id: Some("m1".into()),
+            user_id: Some("alice".into()),
+            ..Default::default()
+        })
+        .await,
+        [2, 1]
+    );
+    let got = s
+        .refusal_list(a, &RefusalFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(got[1], rs[1]);
+    let before = Keyset {
+        created_at: got[0].created_at,
+        id: got[0].id.clone(),
+    };
+    assert_eq!(
+        s.refusal_list(a, &RefusalFilter::default(), Some(&before), 1)
+            .await
+            .unwrap()[0]
+            .id,
+        rs[1].id
+    );
+}
+
+#[tokio::test]
+async fn policies_round_trip_and_come_with_the_payment_context() {
+    let Some((_guard, s)) = $backend().await else { return };
+    let a = "111122223333";
+    let m = manager(a, "m-aaaaaaaaaa", "m");
+    s.manager_insert(&m, None).await.unwrap();
+    s.session_insert(&session(a, "s1", None, Duration::hours(1)), None)
+        .await
+        .unwrap();
+    // no policy: the context says so
+    let ctx = s.payment_context(a, &m.id, "s1", "i", None).await.unwrap();
+    assert_eq!((ctx.manager_policy, ctx.user_policy), (None, None));
+    let mp = StoredPolicy {
+        account_id: a.into(),
+        manager_id: m.id.clone(),
+        user_id: None,
+        policy: SpendingPolicy {
+            daily_cap: Some(10),
+            payee_deny: Some(vec!["0xdead".into()]),
+            ..Default::default()
+        },
+        updated_at: t0(),
+    };
+    let up = StoredPolicy {
+        user_id: Some("alice".into()),
+        policy: SpendingPolicy {
+            monthly_cap: Some(20),
+            max_per_payment: Some(5),
+            payee_allow: Some(vec!["0xbeef".into(), "Sol".into()]),
+            ..Default::default()
+        },
+        ..mp.clone()
+    };
+    let other_user = StoredPolicy {
+        user_id: Some("bob".into()),
+        ..up.clone()
+    };
+    for p in [&mp, &up, &other_user] {
+        s.policy_put(p).await.unwrap();
+    }
+    assert_eq!(s.policy_get(a, &m.id, None).await.unwrap().as_ref(), Some(&mp));
+    assert_eq!(s.policy_get(a, &m.id, Some("alice")).await.unwrap().as_ref(), Some(&up));
+    assert_eq!(s.policy_get("444455556666", &m.id, None).await.unwrap(), None);
+    let ctx = s.payment_context(a, &m.id, "s1", "i", None).await.unwrap();
+    assert_eq!(ctx.manager_policy.as_ref(), Some(&mp.policy));
+    assert_eq!(ctx.user_policy.as_ref(), Some(&up.policy));
+    // replaced, listed (the manager's first), deleted
+    let changed = StoredPolicy {
+        policy: SpendingPolicy::default(),
+        updated_at: t0() + Duration::seconds(1),
+        ..mp.clone()
+    };
+    s.policy_put(&changed).await.unwrap();
+    assert_eq!(s.policy_get(a, &m.id, None).await.unwrap().as_ref(), Some(&changed));
+    let all = s.policy_list(a, &m.id, None, 10).await.unwrap();
+    let users: Vec<Option<&str>> = all.iter().map(|p| p.user_id.as_deref()).collect();
+    assert_eq!(users, [None, Some("alice"), Some("bob")]);
+    let next = s.policy_list(a, &m.id, Some(""), 1).await.unwrap();
+    assert_eq!(next[0].user_id.as_deref(), Some("alice"));
+    assert!(s.policy_delete(a, &m.id, Some("alice")).await.unwrap());
+    assert!(!s.policy_delete(a, &m.id, Some("alice")).await.unwrap());
+    let ctx = s.payment_context(a, &m.id, "s1", "i", None).await.unwrap();
+    assert_eq!(ctx.user_policy, None);
+}
+
+/// Rolling caps under concurrency: transactions on many sessions of one user, each
+/// taking the user's turn, summing, and recording only if the cap leaves room: exactly
+/// floor(cap / amount) go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_users_turn_serializes_rolling_caps() {
+    let Some((_guard, s)) = $backend().await else { return };
+    let a = "111122223333";
+    for n in 0..8 {
+        s.session_insert(&session(a, &format!("s{n}"), None, Duration::hours(1)), None)
+            .await
+            .unwrap();
+    }
+    let cap = 1_050_000;
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = s.begin_payments().await.unwrap();
+            let now = t0() + Duration::seconds(5);
+            let (day, _) = tx
+                .lock_user_spent(a, "m-aaaaaaaaaa", "alice", now, now - Duration::hours(24), now - Duration::days(30))
+                .await
+                .unwrap();
+            tokio::task::yield_now().await;
+            let ok = day + 100_000 <= cap;
+            if ok {
+                let session = format!("s{}", n % 8);
+                assert!(matches!(
+                    tx.reserve(a, &session, 0, now).await.unwrap(),
+                    Reserve::Reserved { .. }
+                ));
+                let p = Payment {
+                    value: 100_000,
+                    created_at: now,
+                    ..payment(a, &session, n, None, 0)
+                };
+                assert_eq!(tx.record_all(&[p]).await.unwrap(), [true]);
+            }
+            tx.commit().await.unwrap();
+            ok
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap() as usize;
+    }
+    assert_eq!(ok, 10);
+    let now = t0() + Duration::seconds(6);
+    assert_eq!(
+        s.user_spent(a, "m-aaaaaaaaaa", "alice", now - Duration::hours(24), now - Duration::days(30))
+            .await
+            .unwrap(),
+        (1_000_000, 1_000_000)
+    );
 }
 
     };

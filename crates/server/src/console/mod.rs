@@ -12,15 +12,18 @@
 //! takes the operation's input as one flat JSON object, binds it as the REST request
 //! would be bound, and runs it through the same decoding, validation, handlers and
 //! masking as the AgentCore API, as the session's account. Only the read operations and
-//! the deletes the console offers are allowed.
+//! the deletes the console offers are allowed. `/console/api/ext/<path>` likewise runs
+//! the extension API (`/purser/v1/<path>`: history, spend, policies) through its own
+//! `ext_dispatch`.
 mod assets;
 pub mod session;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{Method, Uri};
 use purser_core::Caller;
 use purser_core::domain::AuthorizerType;
 use purser_core::instruments::TokenIdentity;
@@ -58,6 +61,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/console/api/logout", post(logout))
         .route("/console/api/session", get(session_info))
         .route("/console/api/call/{operation}", post(call))
+        .route("/console/api/ext/{*path}", any(ext))
 }
 
 async fn redirect_to_index() -> Response {
@@ -338,6 +342,30 @@ async fn call(
     };
     log(&operation, account.as_deref(), status);
     no_store(crate::pipeline::reply(result))
+}
+
+/// `/console/api/ext/<path>`: the extension API (`/purser/v1/<path>`: payment history,
+/// refusals, spend over time, spending policies) as the signed-in account, answered by
+/// the same `ext_dispatch` its SigV4 route uses. Reads need the CSRF header too.
+async fn ext(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = match signed(&state, &headers, true) {
+        Ok(s) => s,
+        Err(e) => {
+            log("extension", None, e.status);
+            return error(&e);
+        }
+    };
+    // The raw path (still percent-encoded), as the extension's own route receives it.
+    let path = uri.path().strip_prefix("/console/api/ext").unwrap_or("/");
+    let r = crate::ext::ext_dispatch(&state, &s.caller, &method, path, uri.query(), &body).await;
+    log("extension", Some(&s.caller.account_id), r.status().as_u16());
+    no_store(r)
 }
 
 async fn run(

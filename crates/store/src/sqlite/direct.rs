@@ -27,14 +27,15 @@ use time::OffsetDateTime;
 
 use crate::codec::ms;
 use crate::sql::{
-    INSTRUMENT_COLUMNS, MANAGER_COLUMNS, PAYMENT_COLUMNS, PAYMENT_CONTEXT_SQL, PAYMENT_INSERT,
-    RELEASE_SQL, RESERVE_SQL, SESSION_BUDGET_SQL, SESSION_COLUMNS,
+    INSTRUMENT_COLUMNS, LOCK_USER_SQL, MANAGER_COLUMNS, PAYMENT_COLUMNS, PAYMENT_CONTEXT_SQL,
+    PAYMENT_INSERT, POLICY_COLUMNS, RELEASE_SQL, RESERVE_SQL, SESSION_BUDGET_SQL, SESSION_COLUMNS,
+    USER_SPENT_SQL,
 };
 
 /// Idle reader connections kept open (readers beyond these are opened and closed).
 const KEEP_READERS: usize = 8;
 
-/// One payment row: `PAYMENT_INSERT` with `$1`..`$19`; a used clientToken inserts nothing.
+/// One payment row: `PAYMENT_INSERT` with `$1`..`$22`; a used clientToken inserts nothing.
 static INSERT_PAYMENT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let values = (1..=PAYMENT_COLUMNS.len())
         .map(|n| format!("${n}"))
@@ -183,11 +184,15 @@ fn read_context(
     let s_at = MANAGER_COLUMNS.len();
     let i_at = s_at + SESSION_COLUMNS.len();
     let p_at = i_at + INSTRUMENT_COLUMNS.len();
+    let pm_at = p_at + PAYMENT_COLUMNS.len();
+    let pu_at = pm_at + POLICY_COLUMNS.len();
     crate::rows::payment_context(
         &table(MANAGER_COLUMNS, 0),
         &table(SESSION_COLUMNS, s_at),
         &table(INSTRUMENT_COLUMNS, i_at),
         &table(PAYMENT_COLUMNS, p_at),
+        &table(POLICY_COLUMNS, pm_at),
+        &table(POLICY_COLUMNS, pu_at),
     )
 }
 
@@ -318,10 +323,44 @@ impl PaymentTx for DirectTx {
                     "$17": p.debited,
                     "$18": p.output,
                     "$19": ms(p.created_at),
+                    "$20": p.value,
+                    "$21": p.agent_name,
+                    "$22": purser_core::policies::payee_key(&p.payee),
                 });
                 Ok(inserted.map_err(lite)? == 1)
             })
             .collect()
+    }
+
+    async fn lock_user_spent(
+        &mut self,
+        account_id: &str,
+        manager_id: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+        after_day: OffsetDateTime,
+        after_month: OffsetDateTime,
+    ) -> StoreResult<(i64, i64)> {
+        let conn = self.conn()?;
+        conn.prepare_cached(LOCK_USER_SQL)
+            .map_err(lite)?
+            .execute(named_params! {
+                "$1": account_id, "$2": manager_id, "$3": user_id, "$4": ms(now)
+            })
+            .map_err(lite)?;
+        conn.prepare_cached(USER_SPENT_SQL)
+            .map_err(lite)?
+            .query_row(
+                named_params! {
+                    "$1": account_id,
+                    "$2": manager_id,
+                    "$3": user_id,
+                    "$4": ms(after_day),
+                    "$5": ms(after_month),
+                },
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(lite)
     }
 
     /// Blocks for the fsync (the ledger calls it from its own thread).
