@@ -15,7 +15,7 @@ const browser = await chromium.launch({
 });
 let step = "start";
 let shot = 0;
-const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
 const page = await context.newPage();
 page.setDefaultTimeout(15000);
 const consoleErrors = [];

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 // The history, spend and policy steps of console.e2e.mjs (the extension API's pages).
 export async function ledgerSteps({ page, plan, run, expect, rowOf }) {
   await run("payments", async () => {
@@ -21,6 +23,25 @@ export async function ledgerSteps({ page, plan, run, expect, rowOf }) {
     await rowOf("payments", plan.paymentId).waitFor();
     const users = await page.locator("[data-testid=payments] tbody tr td:nth-child(2)").allInnerTexts();
     expect(users.length > 0 && users.every((u) => u === plan.user), `users: ${users}`);
+  });
+
+  await run("payments-export", async () => {
+    const [csv] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "CSV" }).click(),
+    ]);
+    expect(csv.suggestedFilename() === "purser-payments.csv", csv.suggestedFilename());
+    const text = readFileSync(await csv.path(), "utf8");
+    const lines = text.trim().split(/\r?\n/);
+    expect(lines[0].startsWith("paymentId,"), `csv header: ${lines[0]}`);
+    expect(lines.length === 2 && lines[1].startsWith(plan.paymentId), `csv: ${text}`);
+    const [jsonl] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "JSON Lines" }).click(),
+    ]);
+    const rows = readFileSync(await jsonl.path(), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(rows.length === 1 && rows[0].paymentId === plan.paymentId && rows[0].userId === plan.user,
+      `jsonl: ${JSON.stringify(rows)}`);
   });
 
   await run("payments-by-payee-none", async () => {

@@ -68,3 +68,27 @@ export function call(operation, input = {}) {
 export function ext(method, path, body) {
   return request(method, `/console/api/ext/${path}`, body);
 }
+
+/** Download an extension endpoint's body (an export) as a file named `filename`. The
+ * request carries the CSRF header like every call, so it is fetched, not linked. */
+export async function download(path, filename) {
+  const r = await fetch(`/console/api/ext/${path}`, {
+    headers: { "X-Purser-Csrf": csrf },
+    credentials: "same-origin",
+  });
+  if (!r.ok) {
+    let doc = {};
+    try {
+      doc = await r.json();
+    } catch {}
+    throw new ApiError(r.status, doc.__type, doc.message);
+  }
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}

@@ -1,7 +1,7 @@
 // Payment history, refusals, spend over time and spending policies: the extension API
 // (/purser/v1/...), reached through /console/api/ext/ with the signed-in account.
 import { useEffect, useState } from "preact/hooks";
-import { ext } from "./api.js";
+import { download, ext } from "./api.js";
 import { ConfirmButton, Empty, ErrorBox, Pager, fmtTime, usePages } from "./ui.jsx";
 
 const PAGE = 25;
@@ -79,6 +79,7 @@ function PaymentsPage({ manager, user, setUser }) {
     <section>
       <h2>Payments of {manager.name}</h2>
       <HistoryFilters filters={f} setFilters={setF} user={user} setUser={setUser} fields={["payee"]} />
+      <Export query={q} />
       <ErrorBox error={p.error} />
       <table data-testid="payments">
         <thead>
@@ -121,6 +122,31 @@ function PaymentsPage({ manager, user, setUser }) {
       <Empty p={p} what="payments" />
       <Pager p={p} />
     </section>
+  );
+}
+
+/** Every payment matching the filters, streamed by the server as CSV or JSON Lines. */
+function Export({ query }) {
+  const [error, setError] = useState(null);
+  const get = (format, ext_) => async () => {
+    setError(null);
+    try {
+      await download(`payments/export${qs({ ...query, format })}`, `purser-payments.${ext_}`);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <div class="pager">
+      <span class="muted">Export what matches:</span>
+      <button type="button" onClick={get("csv", "csv")}>
+        CSV
+      </button>
+      <button type="button" onClick={get("jsonl", "jsonl")}>
+        JSON Lines
+      </button>
+      <ErrorBox error={error} />
+    </div>
   );
 }
 
