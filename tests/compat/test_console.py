@@ -34,7 +34,7 @@ from chain_fixtures import (  # noqa: E402
     start_purser,
     x402_requirement,
 )
-from compat_helpers import ACCOUNT_1, ACCOUNT_2, error_code, expect_error  # noqa: E402
+from compat_helpers import ACCOUNT_1, create_manager, expect_error  # noqa: E402
 from conftest import REPO_ROOT  # noqa: E402
 
 CONSOLE_DIR = REPO_ROOT / "console"
@@ -361,6 +361,25 @@ def test_pages_are_keyset_pages_of_the_api(signed_in, shop, cdp):
         if not token:
             break
     assert pages == 3 and sorted(seen) == sorted(made) and len(seen) == 5
+
+
+def test_the_console_acts_for_the_account_on_a_custom_jwt_manager(signed_in, ccp, cdp):
+    """Through the API a CUSTOM_JWT manager's sessions need the user's bearer token (a
+    SigV4 call is AccessDenied, B32); the console, signed in with the account's own
+    credential, lists and reads them for the user it names."""
+    m = create_manager(ccp, authorizerType="CUSTOM_JWT",
+                       roleArn=f"arn:aws:iam::{ACCOUNT_1}:role/x",
+                       authorizerConfiguration={"customJWTAuthorizer": {
+                           "discoveryUrl": "https://issuer.example/.well-known/openid-configuration"}})
+    arn = m["paymentManagerArn"]
+    expect_error(lambda: cdp.list_payment_sessions(userId="alice", paymentManagerArn=arn),
+                 "AccessDeniedException", 403)
+    r = signed_in.call("ListPaymentSessions", paymentManagerArn=arn, userId="alice")
+    assert r.status == 200, r.body
+    assert r.json["paymentSessions"] == []
+    r = signed_in.call("GetPaymentSession", paymentManagerArn=arn, userId="alice",
+                       paymentSessionId="payment-session-AAAAAAAAAAAAAAA")
+    assert r.status == 404 and r.error_type == "ResourceNotFoundException", r.body
 
 
 def test_accounts_see_only_their_own(console_server, shop, web):
