@@ -113,6 +113,8 @@ class Ext:
                 q["nextToken"] = token
             page = self.ok("GET", "/payments", q)
             out += page["payments"]
+            seen = [p["paymentId"] for p in out]
+            assert len(seen) == len(set(seen)), "a page repeated a payment"
             token = page.get("nextToken")
             if not token:
                 return out

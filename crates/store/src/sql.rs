@@ -76,7 +76,7 @@ pub(crate) const PAYMENT_COLUMNS: &[&str] = &[
     "created_at",
     "usd_value",
     "agent_name",
-    "payee_key",
+    "payee_match",
 ];
 pub(crate) const POLICY_COLUMNS: &[&str] = &[
     "account_id",
@@ -233,7 +233,7 @@ impl Where {
             .text("session_id", &f.session_id)
             .text("instrument_id", &f.instrument_id)
             .text(
-                "payee_key",
+                "payee_match",
                 &f.payee.as_deref().map(purser_core::policies::payee_key),
             )
             .text("payment_type", &f.payment_type)

@@ -7,16 +7,16 @@ ALTER TABLE payments ADD COLUMN agent_name TEXT;
 ALTER TABLE payments ADD COLUMN usd_value INTEGER NOT NULL DEFAULT 0;
 -- The payee as the history's filter and the policies compare it: EVM addresses (0x + 40
 -- hex digits) lower-case, anything else as sent.
-ALTER TABLE payments ADD COLUMN payee_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN payee_match TEXT NOT NULL DEFAULT '';
 UPDATE payments SET usd_value = debited,
-    payee_key = CASE WHEN length(payee) = 42 AND substr(payee, 1, 2) IN ('0x', '0X') THEN lower(payee) ELSE payee END;
+    payee_match = CASE WHEN length(payee) = 42 AND substr(payee, 1, 2) IN ('0x', '0X') THEN lower(payee) ELSE payee END;
 -- The history is read newest first, by keyset (created_at, id), under one filter: these
 -- keep a page one index range whatever the table's size. payments_user_time also holds
 -- usd_value: a user's rolling spend (spending policies) is an index-only range sum.
 CREATE INDEX payments_time ON payments (account_id, created_at, id);
 CREATE INDEX payments_manager_time ON payments (account_id, manager_id, created_at, id);
 CREATE INDEX payments_user_time ON payments (account_id, manager_id, user_id, created_at, id, usd_value);
-CREATE INDEX payments_payee_time ON payments (account_id, payee_key, created_at, id);
+CREATE INDEX payments_payee_time ON payments (account_id, payee_match, created_at, id);
 
 -- Payments Purser refused that an operator cares about (session budget, session expired,
 -- spending policy). Never a secret or a linked-account detail: ids, amounts, the message
