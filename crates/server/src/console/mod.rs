@@ -340,7 +340,9 @@ async fn call(
         Ok((status, _)) => *status,
         Err(e) => e.status,
     };
-    log(&operation, account.as_deref(), status);
+    // Only a known name is logged: the path segment is the caller's text.
+    let known = OPERATIONS.iter().find(|o| **o == operation).copied();
+    log(known.unwrap_or("-"), account.as_deref(), status);
     no_store(crate::pipeline::reply(result))
 }
 
