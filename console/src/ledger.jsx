@@ -2,7 +2,7 @@
 // (/purser/v1/...), reached through /console/api/ext/ with the signed-in account.
 import { useEffect, useState } from "preact/hooks";
 import { download, ext } from "./api.js";
-import { ConfirmButton, Empty, ErrorBox, Pager, fmtTime, usePages } from "./ui.jsx";
+import { ConfirmButton, Empty, ErrorBox, Pager, fmtTime, formatUsd, micros, usePages } from "./ui.jsx";
 
 const PAGE = 25;
 
@@ -282,22 +282,13 @@ function SpendPage({ manager, user, setUser }) {
       {data && (
         <>
           <p data-testid="spend-total">
-            {count} payment(s), {usdOf(total)} USD
+            {count} payment(s), {formatUsd(total, 6)} USD
           </p>
           <SpendChart data={data} />
         </>
       )}
     </section>
   );
-}
-
-function micros(v) {
-  const [i, f = ""] = String(v).split(".");
-  return BigInt(i) * 1000000n + BigInt((f + "000000").slice(0, 6));
-}
-
-function usdOf(m) {
-  return `${m / 1000000n}.${(m % 1000000n).toString().padStart(6, "0")}`;
 }
 
 const POLICY_FIELDS = [

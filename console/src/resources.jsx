@@ -2,7 +2,7 @@
 // run through /console/api/call with the signed-in account.
 import { useState } from "preact/hooks";
 import { call } from "./api.js";
-import { ConfirmButton, Empty, ErrorBox, Pager, fmtTime, usePages } from "./ui.jsx";
+import { ConfirmButton, Empty, ErrorBox, Pager, fmtTime, formatUsd, micros, usePages } from "./ui.jsx";
 
 const PAGE = 20;
 
@@ -291,20 +291,6 @@ export function SessionsPage({ manager, user, setUser }) {
 }
 
 /** Exact decimal USD subtraction (6 decimals), never through floats. */
-export function usdMinus(a, b) {
-  const micros = (v) => {
-    const [i, f = ""] = String(v).split(".");
-    return BigInt(i) * 1000000n + BigInt((f + "000000").slice(0, 6));
-  };
-  return usd(micros(a) - micros(b || "0"));
-}
-
-/** Micro-dollars (BigInt or integer string) as decimal USD, spelled as the API spells
- * amounts (at least two decimals, no trailing zeros beyond them). */
-export function usd(m) {
-  let n = BigInt(m);
-  const neg = n < 0n;
-  if (neg) n = -n;
-  const f = (n % 1000000n).toString().padStart(6, "0").replace(/0+$/, "").padEnd(2, "0");
-  return `${neg ? "-" : ""}${n / 1000000n}.${f}`;
+function usdMinus(a, b) {
+  return formatUsd(micros(a) - micros(b || "0"), 2);
 }

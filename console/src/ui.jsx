@@ -112,3 +112,19 @@ export function Empty({ p, what }) {
   if (p.loading || p.error || p.items.length) return null;
   return <p class="muted">No {what}.</p>;
 }
+
+/** A decimal USD string (at most 6 decimals) as integer micro-dollars (BigInt). */
+export function micros(v) {
+  const [i, f = ""] = String(v).split(".");
+  return BigInt(i) * 1000000n + BigInt((f + "000000").slice(0, 6));
+}
+
+/** Micro-dollars as decimal USD with at least `places` decimals: 2 spells amounts as the
+ * AgentCore API does ("4.90"), 6 as the extension API does ("0.350000"). */
+export function formatUsd(m, places) {
+  let n = BigInt(m);
+  const neg = n < 0n;
+  if (neg) n = -n;
+  const f = (n % 1000000n).toString().padStart(6, "0").replace(/0+$/, "").padEnd(places, "0");
+  return `${neg ? "-" : ""}${n / 1000000n}.${f}`;
+}
