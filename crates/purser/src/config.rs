@@ -42,6 +42,14 @@ pub struct ServeArgs {
     /// server's clock forward (to test session expiry without waiting)
     #[arg(long, env = "PURSER_TEST_CLOCK", hide_env = true)]
     pub test_clock: bool,
+    /// Serve the web console under /console/ (sign in with an access key of the
+    /// configured accounts) [env: PURSER_CONSOLE=true|false] [default: off]
+    #[arg(long)]
+    pub console: bool,
+    /// Allow the console on a listen address that is not loopback (put a TLS proxy in
+    /// front) [env: PURSER_CONSOLE_ALLOW_REMOTE=true|false] [default: off]
+    #[arg(long)]
+    pub console_allow_remote: bool,
     /// DEVELOPMENT ONLY: also run the vendor emulator (a local stand-in for the Coinbase
     /// CDP and Privy wallet APIs, not a vendor) on a loopback port and point the CDP and
     /// Privy base URLs at it [env: PURSER_VENDOR_EMULATOR] [default: off]
@@ -76,6 +84,10 @@ pub struct FileConfig {
     pub jwt_allow_http: Option<bool>,
     /// CUSTOM_JWT: least seconds between two refreshes of one issuer's keys.
     pub jwt_refresh_secs: Option<u64>,
+    /// Serve the web console.
+    pub console: Option<bool>,
+    /// Allow the console on a non-loopback listen address.
+    pub console_allow_remote: Option<bool>,
     /// Development only: run the vendor emulator (see `--vendor-emulator`).
     pub vendor_emulator: Option<bool>,
     /// Loopback address of the vendor emulator.
@@ -107,6 +119,8 @@ pub struct Config {
     pub rpc: purser_chain::RpcConfig,
     pub test_clock: bool,
     pub jwt: purser_server::JwtSettings,
+    /// Serve the web console under /console/.
+    pub console: bool,
     /// Where the vendor emulator listens, when it is on (never by default).
     pub vendor_emulator: Option<SocketAddr>,
 }
@@ -232,6 +246,18 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
     let master_key = env("PURSER_MASTER_KEY")
         .or(file.master_key)
         .map(Secret::new);
+    let console = switch(args.console, env, "PURSER_CONSOLE", file.console)?;
+    let console_allow_remote = switch(
+        args.console_allow_remote,
+        env,
+        "PURSER_CONSOLE_ALLOW_REMOTE",
+        file.console_allow_remote,
+    )?;
+    if console && !listen.ip().is_loopback() && !console_allow_remote {
+        bail!(
+            "the web console is on but the listen address {listen} is not loopback: listen on 127.0.0.1 or ::1 (reach it through an SSH tunnel or a TLS proxy), or allow it explicitly with --console-allow-remote / PURSER_CONSOLE_ALLOW_REMOTE=true / console_allow_remote = true"
+        );
+    }
     let mut rpc_urls = std::collections::HashMap::new();
     for (name, url) in &file.rpc {
         let chain = purser_chain::Chain::parse_config_name(name).with_context(|| {
@@ -261,12 +287,25 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         rpc,
         test_clock: args.test_clock,
         jwt: jwt_settings(env, file.jwt_allow_http, file.jwt_refresh_secs)?,
+        console,
         vendor_emulator: vendor_emulator(
             args,
             env,
             file.vendor_emulator,
             file.vendor_emulator_listen,
         )?,
+    })
+}
+
+/// An on/off option: the flag turns it on; otherwise the environment variable
+/// (true/false), then the file's key, then off.
+fn switch(flag: bool, env: Env<'_>, var: &str, file: Option<bool>) -> anyhow::Result<bool> {
+    if flag {
+        return Ok(true);
+    }
+    Ok(match env(var) {
+        Some(v) => boolish(var, &v)?,
+        None => file.unwrap_or(false),
     })
 }
 
@@ -279,11 +318,7 @@ fn jwt_settings(
 ) -> anyhow::Result<purser_server::JwtSettings> {
     let mut jwt = purser_server::JwtSettings::default();
     let allow_http = match env("PURSER_JWT_ALLOW_HTTP") {
-        Some(v) => match v.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Some(true),
-            "false" | "0" | "no" => Some(false),
-            _ => bail!("PURSER_JWT_ALLOW_HTTP {v:?} is not true or false"),
-        },
+        Some(v) => Some(boolish("PURSER_JWT_ALLOW_HTTP", &v)?),
         None => file_allow_http,
     };
     jwt.allow_http = allow_http.unwrap_or(false);
@@ -318,6 +353,8 @@ const FILE_KEYS: &[&str] = &[
     "rpc",
     "jwt_allow_http",
     "jwt_refresh_secs",
+    "console",
+    "console_allow_remote",
     "vendor_emulator",
     "vendor_emulator_listen",
 ];
@@ -634,6 +671,63 @@ account_id = "222222222222"
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_console_is_off_by_default_and_loopback_only_unless_allowed() {
+        let c = resolve(&ServeArgs::default(), &env_of(&[])).unwrap();
+        assert!(!c.console);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "console = true\n").unwrap();
+        let from_file = ServeArgs {
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        };
+        assert!(resolve(&from_file, &env_of(&[])).unwrap().console);
+        // the environment beats the file, the flag beats the environment
+        let off = env_of(&[("PURSER_CONSOLE", "false")]);
+        assert!(!resolve(&from_file, &off).unwrap().console);
+        let flag = ServeArgs {
+            console: true,
+            ..from_file
+        };
+        assert!(resolve(&flag, &off).unwrap().console);
+        assert!(
+            resolve(&ServeArgs::default(), &env_of(&[("PURSER_CONSOLE", "1")]))
+                .unwrap()
+                .console
+        );
+        assert!(resolve(&ServeArgs::default(), &env_of(&[("PURSER_CONSOLE", "on?")])).is_err());
+        // bound to a non-loopback address: refused unless allowed
+        for listen in ["0.0.0.0:8402", "192.0.2.1:8402", "[::]:8402"] {
+            let args = ServeArgs {
+                console: true,
+                listen: Some(listen.into()),
+                ..ServeArgs::default()
+            };
+            let e = resolve(&args, &env_of(&[])).unwrap_err().to_string();
+            assert!(e.contains("not loopback"), "{e}");
+            let allowed = env_of(&[("PURSER_CONSOLE_ALLOW_REMOTE", "true")]);
+            assert!(resolve(&args, &allowed).unwrap().console);
+            let allowed = ServeArgs {
+                console_allow_remote: true,
+                ..args
+            };
+            assert!(resolve(&allowed, &env_of(&[])).unwrap().console);
+        }
+        let v6 = ServeArgs {
+            console: true,
+            listen: Some("[::1]:8402".into()),
+            ..ServeArgs::default()
+        };
+        assert!(resolve(&v6, &env_of(&[])).unwrap().console);
+        // a non-loopback address without the console is still fine
+        let plain = ServeArgs {
+            listen: Some("0.0.0.0:8402".into()),
+            ..ServeArgs::default()
+        };
+        assert!(!resolve(&plain, &env_of(&[])).unwrap().console);
     }
 
     #[test]

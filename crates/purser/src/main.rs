@@ -37,7 +37,8 @@ enum Command {
     /// PURSER_RPC_BASE, PURSER_RPC_BASE_SEPOLIA, PURSER_RPC_ETHEREUM, PURSER_RPC_SOLANA,
     /// PURSER_RPC_SOLANA_DEVNET, PURSER_RPC_TEMPO_4217, PURSER_RPC_TEMPO_42431 (chain
     /// JSON-RPC URLs; public endpoints by default),
-    /// PURSER_RPC_TIMEOUT_SECS (default 10), PURSER_LOG (log filter, default info). Flags
+    /// PURSER_RPC_TIMEOUT_SECS (default 10), PURSER_LOG (log filter, default info),
+    /// PURSER_CONSOLE and PURSER_CONSOLE_ALLOW_REMOTE (the web console, off). Flags
     /// beat environment variables, which beat the --config file, which beats the defaults.
     /// PURSER_VENDOR_EMULATOR=1 (or --vendor-emulator) also runs the vendor emulator, a
     /// DEVELOPMENT TOOL, and points the CDP and Privy base URLs at it.
@@ -244,13 +245,14 @@ async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> 
         clock.clone(),
     ));
     let chains = purser_chain::BalanceReader::new(cfg.rpc.clone())?;
+    let console_key = vault.derive_key("purser/console-session/v1");
     let data = Arc::new(DataPlane::new(store.clone(), vault, clock.clone(), chains));
     purser_core::control::spawn_lifecycle(store, clock.clone(), Duration::from_millis(100));
 
     let mut credentials = vec![root.clone()];
     credentials.extend(cfg.extra_credentials.iter().cloned());
     let state = purser_server::AppState::new(credentials, cfg.region.clone(), control, data)?;
-    let state = state.with_jwt_settings(cfg.jwt.clone())?;
+    let mut state = state.with_jwt_settings(cfg.jwt.clone())?;
     if let Some(addr) = cfg.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -263,6 +265,9 @@ async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> 
             }
         });
     }
+    if cfg.console {
+        state = state.with_console(console_key);
+    }
     let app = match test_clock {
         Some(c) => purser_server::router_with_test_clock(state, c),
         None => purser_server::router(state),
@@ -272,6 +277,9 @@ async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> 
         .with_context(|| format!("binding {}", cfg.listen))?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     tracing::info!(%endpoint, region = %cfg.region, account_id = %root.account_id, access_key_id = %root.access_key_id, "purser is serving");
+    if cfg.console {
+        tracing::info!(console = %format!("{endpoint}/console/"), "the web console is on");
+    }
     if generated {
         let path = config::generated_credentials_path(&cfg.data_dir);
         println!(

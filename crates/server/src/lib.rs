@@ -9,6 +9,7 @@
 
 mod auth;
 mod bearer;
+pub mod console;
 mod control;
 mod data;
 mod errors;
@@ -44,6 +45,8 @@ pub struct AppState {
     jwt: Arc<purser_jwt::Verifier>,
     /// The last readiness answer (see `ops::ready`).
     ready: Arc<ops::ReadyCache>,
+    /// The web console's session keys, when the console is on.
+    console: Option<Arc<console::session::SessionKeys>>,
 }
 
 struct Inner {
@@ -77,6 +80,7 @@ impl AppState {
                 purser_jwt::Verifier::new(JwtSettings::default()).map_err(anyhow::Error::msg)?,
             ),
             ready: Arc::default(),
+            console: None,
         })
     }
 
@@ -85,21 +89,33 @@ impl AppState {
         self.jwt = Arc::new(purser_jwt::Verifier::new(settings).map_err(anyhow::Error::msg)?);
         Ok(self)
     }
+
+    /// Turn the web console on (`/console/`), its sessions authenticated with `key` (derive
+    /// it from the master key, so every node accepts every node's sessions).
+    pub fn with_console(mut self, key: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        self.console = Some(Arc::new(console::session::SessionKeys::new(key)));
+        self
+    }
 }
 
 /// The app: `GET /health` (the process serves), `GET /health/ready` (the database and
-/// the configured chains answer), the extension API under `/purser/v1/` (`ext`), and
-/// every AgentCore Payments operation.
+/// the configured chains answer), the extension API under `/purser/v1/` (`ext`), every
+/// AgentCore Payments operation, and the web console under `/console/` when it is on
+/// (otherwise those paths are unknown operations, 404).
 pub fn router(state: AppState) -> axum::Router {
-    axum::Router::new()
+    let app = axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
         .route("/health/ready", axum::routing::get(ops::ready))
         .route(
             &format!("{}/{{*rest}}", ext::BASE),
             axum::routing::any(ext::handle),
-        )
-        .fallback(pipeline::handle)
-        .with_state(state)
+        );
+    let app = if state.console.is_some() {
+        app.merge(console::routes())
+    } else {
+        app
+    };
+    app.fallback(pipeline::handle).with_state(state)
 }
 
 /// `router` plus `POST /_purser/test/clock` `{"advanceSeconds": N}`, which moves the given

@@ -27,20 +27,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let mut trace = Trace::default();
     let result = process(&state, req, &mut trace).await;
-    let mut response = match result {
-        Ok((status, body)) => {
-            let mut r = Response::new(Body::from(body));
-            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            if status != 204 {
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-            }
-            r
-        }
-        Err(e) => error_response(&e),
-    };
+    let mut response = reply(result);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amzn-RequestId", v);
     }
@@ -90,6 +77,25 @@ fn status_text(status: u16) -> &'static str {
         _ if status < 300 => "2xx",
         _ if status < 500 => "4xx",
         _ => "5xx",
+    }
+}
+
+/// The HTTP response of an operation's result: its JSON output (nothing for 204), or
+/// the AWS error.
+pub(crate) fn reply(result: Result<(u16, Vec<u8>), AwsError>) -> Response {
+    match result {
+        Ok((status, body)) => {
+            let mut r = Response::new(Body::from(body));
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            if status != 204 {
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+            }
+            r
+        }
+        Err(e) => error_response(&e),
     }
 }
 
