@@ -9,6 +9,7 @@ pub mod clock;
 pub mod control;
 pub mod domain;
 pub mod error;
+pub mod holder;
 pub mod identity;
 pub mod ids;
 pub mod instruments;

@@ -62,6 +62,12 @@ pub struct FileConfig {
     pub jwt_allow_http: Option<bool>,
     /// CUSTOM_JWT: least seconds between two refreshes of one issuer's keys.
     pub jwt_refresh_secs: Option<u64>,
+    /// Coinbase CDP API base URL (default `https://api.cdp.coinbase.com/platform`).
+    pub cdp_base_url: Option<String>,
+    /// Privy API base URL (default `https://api.privy.io`).
+    pub privy_base_url: Option<String>,
+    /// Timeout of one vendor API attempt, milliseconds (default 10000).
+    pub vendor_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +93,49 @@ pub struct Config {
     pub rpc: purser_chain::RpcConfig,
     pub test_clock: bool,
     pub jwt: purser_server::JwtSettings,
+    pub vendors: VendorConfig,
+}
+
+/// The vendor wallet APIs (CoinbaseCDP and StripePrivy connectors).
+#[derive(Debug, Clone)]
+pub struct VendorConfig {
+    pub cdp_base_url: purser_wallet::vendor::api::BaseUrl,
+    pub privy_base_url: purser_wallet::vendor::api::BaseUrl,
+    pub timeout: std::time::Duration,
+}
+
+/// `PURSER_CDP_BASE_URL`, `PURSER_PRIVY_BASE_URL`, `PURSER_VENDOR_TIMEOUT_MS`, else the
+/// file's `cdp_base_url`, `privy_base_url`, `vendor_timeout_ms`, else the real vendors
+/// and 10 s. Base URLs must be https (http only on a loopback host).
+fn vendor_config(env: Env<'_>, file: &FileConfig) -> anyhow::Result<VendorConfig> {
+    use purser_wallet::vendor::{api::BaseUrl, cdp, privy};
+    let url = |var: &str, file: &Option<String>, default: &str| -> anyhow::Result<BaseUrl> {
+        let text = env(var)
+            .or_else(|| file.clone())
+            .unwrap_or_else(|| default.to_string());
+        BaseUrl::parse(&text).map_err(|e| anyhow::anyhow!("{var}: {e}"))
+    };
+    let timeout_ms = match env("PURSER_VENDOR_TIMEOUT_MS") {
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=120_000).contains(n))
+            .with_context(|| format!("PURSER_VENDOR_TIMEOUT_MS {v:?} is not 1..=120000"))?,
+        None => file.vendor_timeout_ms.unwrap_or(10_000).clamp(1, 120_000),
+    };
+    Ok(VendorConfig {
+        cdp_base_url: url(
+            "PURSER_CDP_BASE_URL",
+            &file.cdp_base_url,
+            cdp::DEFAULT_BASE_URL,
+        )?,
+        privy_base_url: url(
+            "PURSER_PRIVY_BASE_URL",
+            &file.privy_base_url,
+            privy::DEFAULT_BASE_URL,
+        )?,
+        timeout: std::time::Duration::from_millis(timeout_ms),
+    })
 }
 
 /// Reads an environment variable; empty counts as unset.
@@ -101,6 +150,7 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         }
         None => FileConfig::default(),
     };
+    let vendors = vendor_config(env, &file)?;
     let listen_text = args
         .listen
         .clone()
@@ -177,6 +227,7 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         rpc,
         test_clock: args.test_clock,
         jwt: jwt_settings(env, file.jwt_allow_http, file.jwt_refresh_secs)?,
+        vendors,
     })
 }
 

@@ -49,6 +49,7 @@ pub(crate) const INSTRUMENT_COLUMNS: &[&str] = &[
     "linked_masked",
     "linked_sealed",
     "sealed_key",
+    "holder",
     "status",
     "version",
     "created_at",
@@ -781,7 +782,7 @@ impl Store for $store {
         let mut tx = self.begin_write().await?;
         record_idempotency(&mut tx, &i.account_id, idem).await?;
         sqlx::query(
-            "INSERT INTO instruments (account_id, id, manager_id, connector_id, user_id, network, wallet_address, linked_masked, linked_sealed, sealed_key, status, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO instruments (account_id, id, manager_id, connector_id, user_id, network, wallet_address, linked_masked, linked_sealed, sealed_key, status, version, created_at, updated_at, holder) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&i.account_id)
         .bind(&i.id)
@@ -797,6 +798,7 @@ impl Store for $store {
         .bind(i.version)
         .bind(ms(i.created_at))
         .bind(ms(i.updated_at))
+        .bind(crate::rows::holder_to_text(&i.holder))
         .execute(&mut *tx)
         .await
         .map_err(name_conflict)?;

@@ -311,11 +311,35 @@ fn instrument(account: &str, id: &str, user: &str) -> Instrument {
             sealed: vec![9; 40],
         },
         sealed_key: vec![7; 120],
+        holder: WalletHolder::SelfCustody,
         status: InstrumentStatus::Active,
         version: 1,
         created_at: t0(),
         updated_at: t0(),
     }
+}
+
+#[tokio::test]
+async fn a_vendor_held_instrument_keeps_its_holder() {
+    let Some((_guard, s)) = $backend().await else { return };
+    let a = "111122223333";
+    let m = manager(a, "m-aaaaaaaaaa", "m");
+    s.manager_insert(&m, None).await.unwrap();
+    let i = Instrument {
+        sealed_key: Vec::new(),
+        holder: WalletHolder::Vendor {
+            user_id: "2f1c0b9e-user".into(),
+            wallet_id: "wallet-id-1".into(),
+        },
+        manager_id: m.id.clone(),
+        ..instrument(a, "payment-instrument-VVVVVVVVVVVVVVV", "alice")
+    };
+    s.instrument_insert(&i, None).await.unwrap();
+    // every way of reading an instrument gives the holder back (payment_context is the
+    // hot path's own read on SQLite)
+    assert_eq!(s.instrument_get(a, &i.id).await.unwrap(), Some(i.clone()));
+    let ctx = s.payment_context(a, &m.id, "none", &i.id, None).await.unwrap();
+    assert_eq!(ctx.instrument, Some(i));
 }
 
 #[tokio::test]
