@@ -58,10 +58,10 @@ DELEGATION_NOT_ACTIVE = ("Delegated signing grant is not active for the end user
 class Vendors:
     """A Purser with the vendor emulator on, and the emulator's accounts."""
 
-    def __init__(self, server, accounts: dict):
+    def __init__(self, server, accounts: dict, url: str):
         self.server = server
         self.accounts = accounts
-        self.url = accounts["url"].rstrip("/")
+        self.url = url.strip().rstrip("/")
         self.cp = make_boto(server, CONTROL)
         self.dp = make_boto(server, DATA)
 
@@ -101,12 +101,12 @@ class Vendors:
             return {"coinbaseCdpConfiguration": {
                 "apiKeyId": cdp["apiKeys"][0]["id"],
                 "apiKeySecret": cdp["apiKeys"][0]["secret"],
-                "walletSecret": cdp["walletSecret"]}}
-        p = self.accounts["privy"]
+                "walletSecret": cdp["walletSecrets"][0]}}
+        app = self.accounts["privy"]["apps"][0]
+        key = app["authorizationKeys"][0]
         return {"stripePrivyConfiguration": {
-            "appId": p["appId"], "appSecret": p["appSecret"],
-            "authorizationPrivateKey": p["authorizationPrivateKey"],
-            "authorizationId": p["authorizationKeyId"]}}
+            "appId": app["appId"], "appSecret": app["appSecret"],
+            "authorizationPrivateKey": key["privateKey"], "authorizationId": key["id"]}}
 
     def wallet(self, vendor: str) -> Wallet:
         """A READY manager and a READY MANUAL connector of `vendor` whose credential
@@ -134,8 +134,9 @@ def vendors(tmp_path_factory, _anvil_or_reason, solana_shim):
                           extra_env={"PURSER_VENDOR_EMULATOR": "1",
                                      "PURSER_VENDOR_TIMEOUT_MS": "1500"})
     try:
-        path = server.data_dir / "vendor-emulator" / "accounts.json"
-        yield Vendors(server, json.loads(path.read_text()))
+        emu_dir = server.data_dir / "vendor-emulator"
+        yield Vendors(server, json.loads((emu_dir / "accounts.json").read_text()),
+                      (emu_dir / "url").read_text())
     finally:
         server.stop()
 

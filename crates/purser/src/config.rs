@@ -38,6 +38,15 @@ pub struct ServeArgs {
     /// server's clock forward (to test session expiry without waiting)
     #[arg(long, env = "PURSER_TEST_CLOCK", hide_env = true)]
     pub test_clock: bool,
+    /// DEVELOPMENT ONLY: also run the vendor emulator (a local stand-in for the Coinbase
+    /// CDP and Privy wallet APIs, not a vendor) on a loopback port and point the CDP and
+    /// Privy base URLs at it [env: PURSER_VENDOR_EMULATOR] [default: off]
+    #[arg(long)]
+    pub vendor_emulator: bool,
+    /// Loopback address of the vendor emulator [env: PURSER_VENDOR_EMULATOR_LISTEN]
+    /// [default: 127.0.0.1:0, any free port]
+    #[arg(long)]
+    pub vendor_emulator_listen: Option<String>,
 }
 
 /// The TOML file.
@@ -68,6 +77,10 @@ pub struct FileConfig {
     pub privy_base_url: Option<String>,
     /// Timeout of one vendor API attempt, milliseconds (default 10000).
     pub vendor_timeout_ms: Option<u64>,
+    /// Development only: run the vendor emulator (see `--vendor-emulator`).
+    pub vendor_emulator: Option<bool>,
+    /// Loopback address of the vendor emulator.
+    pub vendor_emulator_listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +107,8 @@ pub struct Config {
     pub test_clock: bool,
     pub jwt: purser_server::JwtSettings,
     pub vendors: VendorConfig,
+    /// Where the vendor emulator listens, when it is on (never by default).
+    pub vendor_emulator: Option<SocketAddr>,
 }
 
 /// The vendor wallet APIs (CoinbaseCDP and StripePrivy connectors).
@@ -136,6 +151,55 @@ fn vendor_config(env: Env<'_>, file: &FileConfig) -> anyhow::Result<VendorConfig
         )?,
         timeout: std::time::Duration::from_millis(timeout_ms),
     })
+}
+
+/// The base-URL keys the vendor emulator overrides when it runs.
+pub const CDP_BASE_URL_ENV: &str = "PURSER_CDP_BASE_URL";
+pub const PRIVY_BASE_URL_ENV: &str = "PURSER_PRIVY_BASE_URL";
+pub const DEFAULT_VENDOR_EMULATOR_LISTEN: &str = "127.0.0.1:0";
+
+/// A loopback socket address (the vendor emulator listens on nothing else).
+pub fn loopback_addr(what: &str, text: &str) -> anyhow::Result<SocketAddr> {
+    let addr: SocketAddr = text
+        .parse()
+        .with_context(|| format!("{what} {text:?} is not an address like 127.0.0.1:8403"))?;
+    if !addr.ip().is_loopback() {
+        bail!("{what} must be a loopback address (127.0.0.1 or ::1): the vendor emulator is a development tool");
+    }
+    Ok(addr)
+}
+
+fn boolish(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => bail!("{name} {v:?} is not true or false"),
+    }
+}
+
+/// `--vendor-emulator`, else `PURSER_VENDOR_EMULATOR`, else the file's `vendor_emulator`,
+/// else off; and where it listens.
+fn vendor_emulator(
+    args: &ServeArgs,
+    env: Env<'_>,
+    file_on: Option<bool>,
+    file_listen: Option<String>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let on = if args.vendor_emulator {
+        true
+    } else if let Some(v) = env("PURSER_VENDOR_EMULATOR") {
+        boolish("PURSER_VENDOR_EMULATOR", &v)?
+    } else {
+        file_on.unwrap_or(false)
+    };
+    let listen = args
+        .vendor_emulator_listen
+        .clone()
+        .or_else(|| env("PURSER_VENDOR_EMULATOR_LISTEN"))
+        .or(file_listen)
+        .unwrap_or_else(|| DEFAULT_VENDOR_EMULATOR_LISTEN.to_string());
+    let addr = loopback_addr("PURSER_VENDOR_EMULATOR_LISTEN", &listen)?;
+    Ok(on.then_some(addr))
 }
 
 /// Reads an environment variable; empty counts as unset.
@@ -228,6 +292,12 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         test_clock: args.test_clock,
         jwt: jwt_settings(env, file.jwt_allow_http, file.jwt_refresh_secs)?,
         vendors,
+        vendor_emulator: vendor_emulator(
+            args,
+            env,
+            file.vendor_emulator,
+            file.vendor_emulator_listen,
+        )?,
     })
 }
 
@@ -278,6 +348,8 @@ const FILE_KEYS: &[&str] = &[
     "rpc",
     "jwt_allow_http",
     "jwt_refresh_secs",
+    "vendor_emulator",
+    "vendor_emulator_listen",
 ];
 
 /// Parse the TOML file. An error names the file, the line and the key, never a value:
@@ -598,5 +670,52 @@ account_id = "222222222222"
         assert_eq!(c.jwt.min_refresh.as_secs(), 2);
         assert!(resolve(&args, &env_of(&[("PURSER_JWT_ALLOW_HTTP", "maybe")])).is_err());
         assert!(resolve(&args, &env_of(&[("PURSER_JWT_REFRESH_SECS", "0")])).is_err());
+    }
+
+    #[test]
+    fn the_vendor_emulator_is_off_by_default_and_on_only_when_asked() {
+        let off = resolve(&ServeArgs::default(), &env_of(&[])).unwrap();
+        assert_eq!(off.vendor_emulator, None);
+        let on = resolve(
+            &ServeArgs::default(),
+            &env_of(&[("PURSER_VENDOR_EMULATOR", "1")]),
+        )
+        .unwrap();
+        assert_eq!(on.vendor_emulator.unwrap().to_string(), "127.0.0.1:0");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("purser.toml");
+        std::fs::write(
+            &file,
+            "vendor_emulator = true\nvendor_emulator_listen = \"127.0.0.1:8403\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let from_file = resolve(&args, &env_of(&[])).unwrap();
+        assert_eq!(from_file.vendor_emulator.unwrap().to_string(), "127.0.0.1:8403");
+        // The environment beats the file, the flag beats the environment.
+        let env_off = resolve(&args, &env_of(&[("PURSER_VENDOR_EMULATOR", "false")])).unwrap();
+        assert_eq!(env_off.vendor_emulator, None);
+        let flag = ServeArgs {
+            vendor_emulator: true,
+            vendor_emulator_listen: Some("[::1]:9000".into()),
+            ..args
+        };
+        let flagged = resolve(&flag, &env_of(&[("PURSER_VENDOR_EMULATOR", "false")])).unwrap();
+        assert_eq!(flagged.vendor_emulator.unwrap().to_string(), "[::1]:9000");
+        // Never anything but loopback; never a vague boolean.
+        for bad in [
+            ("PURSER_VENDOR_EMULATOR_LISTEN", "0.0.0.0:8403"),
+            ("PURSER_VENDOR_EMULATOR", "maybe"),
+        ] {
+            let err = resolve(
+                &ServeArgs::default(),
+                &env_of(&[("PURSER_VENDOR_EMULATOR", "1"), bad]),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains(bad.0), "{err}");
+        }
     }
 }

@@ -36,7 +36,28 @@ enum Command {
     /// PURSER_RPC_SOLANA_DEVNET (chain JSON-RPC URLs; public endpoints by default),
     /// PURSER_RPC_TIMEOUT_SECS (default 10), PURSER_LOG (log filter, default info). Flags
     /// beat environment variables, which beat the --config file, which beats the defaults.
+    /// PURSER_VENDOR_EMULATOR=1 (or --vendor-emulator) also runs the vendor emulator, a
+    /// DEVELOPMENT TOOL, and points the CDP and Privy base URLs at it.
     Serve(ServeArgs),
+    /// DEVELOPMENT TOOL, NOT A VENDOR: run the vendor emulator alone.
+    ///
+    /// A local stand-in for the subset of the Coinbase CDP v2 and Privy wallet APIs that
+    /// Purser uses, with the vendors' authentication checks, keys held locally and signing
+    /// as the vendor would. CDP base URL: http://LISTEN/platform; Privy base URL:
+    /// http://LISTEN. Its emulated accounts (API keys, wallet secret, Privy app and
+    /// authorization key) are generated on first start into DIR/accounts.json (mode 0600).
+    /// It holds no real funds and reaches no vendor.
+    VendorEmulator(VendorEmulatorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct VendorEmulatorArgs {
+    /// Directory of the emulator's state (accounts.json, its SQLite file, its key)
+    #[arg(long, default_value = "./purser-data/vendor-emulator")]
+    dir: std::path::PathBuf,
+    /// Loopback address to listen on
+    #[arg(long, default_value = "127.0.0.1:8403")]
+    listen: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,16 +74,98 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
             let cfg = config::resolve(&args, &env)?;
+            let (cfg, emulator) = match cfg.vendor_emulator {
+                None => (cfg, None),
+                Some(addr) => {
+                    // Bind first, so the base URLs name the real port; then resolve again
+                    // with the vendor base URLs pointing at the emulator.
+                    let listener = std::net::TcpListener::bind(addr)
+                        .with_context(|| format!("binding the vendor emulator on {addr}"))?;
+                    let local = listener.local_addr()?;
+                    let cdp = format!("http://{local}/platform");
+                    let privy = format!("http://{local}");
+                    for key in [config::CDP_BASE_URL_ENV, config::PRIVY_BASE_URL_ENV] {
+                        if env(key).is_some() {
+                            tracing::warn!(
+                                key,
+                                "the vendor emulator is on: it overrides this base URL"
+                            );
+                        }
+                    }
+                    let overlay = |k: &str| match k {
+                        config::CDP_BASE_URL_ENV => Some(cdp.clone()),
+                        config::PRIVY_BASE_URL_ENV => Some(privy.clone()),
+                        _ => env(k),
+                    };
+                    (config::resolve(&args, &overlay)?, Some(listener))
+                }
+            };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(serve(cfg))
+                .block_on(serve(cfg, emulator))
+        }
+        Command::VendorEmulator(args) => {
+            let addr = config::loopback_addr("--listen", &args.listen)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(run_vendor_emulator(args.dir, addr))
         }
     }
 }
 
-async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+/// Opens the emulator's state in `dir` and serves it on `listener` in the background.
+fn start_vendor_emulator(
+    dir: &std::path::Path,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<purser_vendor_emu::Running> {
+    create_private_dir(dir)?;
+    let (emu, created) =
+        purser_vendor_emu::Emulator::open(dir).map_err(anyhow::Error::msg)?;
+    listener.set_nonblocking(true)?;
+    let running = purser_vendor_emu::spawn(&emu, tokio::net::TcpListener::from_std(listener)?)?;
+    tracing::warn!(
+        cdp_base_url = %running.cdp_base_url(),
+        privy_base_url = %running.privy_base_url(),
+        accounts = %emu.accounts_path().display(),
+        generated_accounts = created,
+        "{}",
+        purser_vendor_emu::BANNER
+    );
+    Ok(running)
+}
+
+async fn run_vendor_emulator(dir: std::path::PathBuf, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("binding the vendor emulator on {addr}"))?;
+    let running = start_vendor_emulator(&dir, listener)?;
+    println!(
+        "{}\nCDP base URL:   {}\nPrivy base URL: {}\nAccounts (API keys, wallet secret, Privy app): {}",
+        purser_vendor_emu::BANNER,
+        running.cdp_base_url(),
+        running.privy_base_url(),
+        dir.join(purser_vendor_emu::ACCOUNTS_FILE).display(),
+    );
+    shutdown_signal().await;
+    running.task.abort();
+    tracing::info!("vendor emulator stopped");
+    Ok(())
+}
+
+async fn serve(
+    cfg: config::Config,
+    emulator: Option<std::net::TcpListener>,
+) -> anyhow::Result<()> {
     create_private_dir(&cfg.data_dir)?;
+    // The emulator's state is its own directory: nothing of Purser's database or vault.
+    let _emulator = match emulator {
+        Some(listener) => Some(start_vendor_emulator(
+            &cfg.data_dir.join("vendor-emulator"),
+            listener,
+        )?),
+        None => None,
+    };
     let master = match &cfg.master_key {
         Some(k) => MasterKey::from_base64(k.expose()).context("PURSER_MASTER_KEY")?,
         None => {
