@@ -164,7 +164,9 @@ pub fn loopback_addr(what: &str, text: &str) -> anyhow::Result<SocketAddr> {
         .parse()
         .with_context(|| format!("{what} {text:?} is not an address like 127.0.0.1:8403"))?;
     if !addr.ip().is_loopback() {
-        bail!("{what} must be a loopback address (127.0.0.1 or ::1): the vendor emulator is a development tool");
+        bail!(
+            "{what} must be a loopback address (127.0.0.1 or ::1): the vendor emulator is a development tool"
+        );
     }
     Ok(addr)
 }
@@ -694,7 +696,10 @@ account_id = "222222222222"
             ..Default::default()
         };
         let from_file = resolve(&args, &env_of(&[])).unwrap();
-        assert_eq!(from_file.vendor_emulator.unwrap().to_string(), "127.0.0.1:8403");
+        assert_eq!(
+            from_file.vendor_emulator.unwrap().to_string(),
+            "127.0.0.1:8403"
+        );
         // The environment beats the file, the flag beats the environment.
         let env_off = resolve(&args, &env_of(&[("PURSER_VENDOR_EMULATOR", "false")])).unwrap();
         assert_eq!(env_off.vendor_emulator, None);

@@ -121,8 +121,7 @@ fn start_vendor_emulator(
     listener: std::net::TcpListener,
 ) -> anyhow::Result<purser_vendor_emu::Running> {
     create_private_dir(dir)?;
-    let (emu, created) =
-        purser_vendor_emu::Emulator::open(dir).map_err(anyhow::Error::msg)?;
+    let (emu, created) = purser_vendor_emu::Emulator::open(dir).map_err(anyhow::Error::msg)?;
     listener.set_nonblocking(true)?;
     let running = purser_vendor_emu::spawn(&emu, tokio::net::TcpListener::from_std(listener)?)?;
     tracing::warn!(
@@ -136,7 +135,10 @@ fn start_vendor_emulator(
     Ok(running)
 }
 
-async fn run_vendor_emulator(dir: std::path::PathBuf, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn run_vendor_emulator(
+    dir: std::path::PathBuf,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("binding the vendor emulator on {addr}"))?;
     let running = start_vendor_emulator(&dir, listener)?;
@@ -153,10 +155,7 @@ async fn run_vendor_emulator(dir: std::path::PathBuf, addr: std::net::SocketAddr
     Ok(())
 }
 
-async fn serve(
-    cfg: config::Config,
-    emulator: Option<std::net::TcpListener>,
-) -> anyhow::Result<()> {
+async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> anyhow::Result<()> {
     create_private_dir(&cfg.data_dir)?;
     // The emulator's state is its own directory: nothing of Purser's database or vault.
     let _emulator = match emulator {

@@ -31,6 +31,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 3, "sessions_payments"),
     migration!("sqlite", 4, "meta"),
     migration!("sqlite", 5, "instrument_list_covering"),
+    migration!("sqlite", 6, "instrument_holder"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -39,4 +40,5 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 3, "sessions_payments"),
     migration!("postgres", 4, "meta"),
     migration!("postgres", 5, "instrument_list_covering"),
+    migration!("postgres", 6, "instrument_holder"),
 ];

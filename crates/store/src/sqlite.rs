@@ -115,7 +115,7 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(backend)?;
         // The file as SQLite itself resolved it ("" for an in-memory database).
@@ -130,25 +130,34 @@ impl SqliteStore {
                     .into(),
             ));
         }
-        let store = SqliteStore {
+        Self::migrate(&pool).await?;
+        // Serve from fresh connections: one that read the schema before a migration changed
+        // a table would prepare statements against the old schema (SQLite checks the schema
+        // cookie only when a statement runs, and sqlx keeps the columns it saw when it
+        // prepared: a `SELECT *` then returns more values than sqlx has columns for).
+        pool.close().await;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        Ok(SqliteStore {
             direct: Arc::new(direct::Direct::new(file.into())),
             write_lock: Some(Arc::default()),
             _checkpointer: Arc::new(spawn_checkpointer(pool.clone())),
             pool,
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS purser_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(pool)
         .await
         .map_err(backend)?;
         for m in crate::migrate::SQLITE {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = pool.begin().await.map_err(backend)?;
             let done: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM purser_migrations WHERE version = $1")
                     .bind(m.version)

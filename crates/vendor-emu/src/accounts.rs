@@ -129,9 +129,8 @@ pub fn load_or_create(dir: &Path) -> Result<(Accounts, bool), AccountsError> {
     let (text, created) = match std::fs::read_to_string(&path) {
         Ok(t) => (Zeroizing::new(t), false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let text = Zeroizing::new(
-                serde_json::to_string_pretty(&generate()).expect("JSON serialises"),
-            );
+            let text =
+                Zeroizing::new(serde_json::to_string_pretty(&generate()).expect("JSON serialises"));
             purser_wallet::write_private(&path, text.as_bytes()).map_err(io)?;
             (text, true)
         }
@@ -181,10 +180,9 @@ pub fn parse(v: &Value) -> Result<Accounts, String> {
         .iter()
         .enumerate()
     {
-        let key = s
-            .as_str()
-            .and_then(p256_from_pkcs8_b64)
-            .ok_or_else(|| format!("cdp.walletSecrets[{i}] is not a base64 DER PKCS#8 P-256 key"))?;
+        let key = s.as_str().and_then(p256_from_pkcs8_b64).ok_or_else(|| {
+            format!("cdp.walletSecrets[{i}] is not a base64 DER PKCS#8 P-256 key")
+        })?;
         cdp_wallet_keys.push(*key.verifying_key());
     }
     let mut privy_apps = Vec::new();
@@ -219,10 +217,9 @@ pub fn parse(v: &Value) -> Result<Accounts, String> {
                 .get("id")
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("privy.apps[{i}].authorizationKeys[{j}].id is missing"))?;
-            let public = k
-                .get("publicKey")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("privy.apps[{i}].authorizationKeys[{j}].publicKey is missing"))?;
+            let public = k.get("publicKey").and_then(Value::as_str).ok_or_else(|| {
+                format!("privy.apps[{i}].authorizationKeys[{j}].publicKey is missing")
+            })?;
             let key = p256_public_from_spki_b64(public).ok_or_else(|| {
                 format!("privy.apps[{i}].authorizationKeys[{j}].publicKey is not a base64 DER SPKI P-256 key")
             })?;
@@ -273,10 +270,16 @@ fn p256_from_pkcs8_b64(text: &str) -> Option<p256::ecdsa::SigningKey> {
 /// A P-256 public key from the base64 of its DER SubjectPublicKeyInfo (Privy's form).
 pub fn p256_public_from_spki_b64(text: &str) -> Option<p256::ecdsa::VerifyingKey> {
     let der = B64.decode(text.trim()).ok()?;
-    p256::PublicKey::from_public_key_der(&der).ok().map(Into::into)
+    p256::PublicKey::from_public_key_der(&der)
+        .ok()
+        .map(Into::into)
 }
 
 /// The base64 DER SPKI of a P-256 public key.
 pub fn p256_spki_b64(key: &p256::ecdsa::VerifyingKey) -> String {
-    B64.encode(key.to_public_key_der().expect("a P-256 key encodes").as_bytes())
+    B64.encode(
+        key.to_public_key_der()
+            .expect("a P-256 key encodes")
+            .as_bytes(),
+    )
 }

@@ -17,9 +17,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -65,7 +65,8 @@ struct Jwt {
 fn parse_jwt(token: &str, what: &str) -> Result<Jwt, ApiError> {
     let bad = || ApiError::unauthorized(format!("The {what} is not a well-formed JWT."));
     let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
@@ -94,7 +95,11 @@ fn int_claim(claims: &Map<String, Value>, name: &str) -> Option<i64> {
     })
 }
 
-fn check_uris(claims: &Map<String, Value>, req: &RequestLine<'_>, what: &str) -> Result<(), ApiError> {
+fn check_uris(
+    claims: &Map<String, Value>,
+    req: &RequestLine<'_>,
+    what: &str,
+) -> Result<(), ApiError> {
     let uri = req.uri();
     let ok = claims
         .get("uris")
@@ -135,15 +140,17 @@ pub fn verify_cdp_bearer(
         .get("kid")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::unauthorized("The bearer token has no kid."))?;
-    let key = keys
-        .get(kid)
-        .ok_or_else(|| ApiError::unauthorized("The bearer token's kid is not an API key of this project."))?;
+    let key = keys.get(kid).ok_or_else(|| {
+        ApiError::unauthorized("The bearer token's kid is not an API key of this project.")
+    })?;
     let alg = jwt.header.get("alg").and_then(Value::as_str).unwrap_or("");
     let verified = match (alg, key) {
         ("ES256", ApiPublicKey::Es256(k)) => verify_es256(k, &jwt.signing_input, &jwt.signature),
         ("EdDSA", ApiPublicKey::EdDsa(k)) => {
             let Ok(sig) = ed25519_dalek::Signature::from_slice(&jwt.signature) else {
-                return Err(ApiError::unauthorized("The bearer token's signature is invalid."));
+                return Err(ApiError::unauthorized(
+                    "The bearer token's signature is invalid.",
+                ));
             };
             k.verify_strict(jwt.signing_input.as_bytes(), &sig).is_ok()
         }
@@ -154,23 +161,31 @@ pub fn verify_cdp_bearer(
         }
     };
     if !verified {
-        return Err(ApiError::unauthorized("The bearer token's signature is invalid."));
+        return Err(ApiError::unauthorized(
+            "The bearer token's signature is invalid.",
+        ));
     }
     if jwt.claims.get("iss").and_then(Value::as_str) != Some("cdp") {
         return Err(ApiError::unauthorized("The bearer token's iss is not cdp."));
     }
     if jwt.claims.get("sub").and_then(Value::as_str) != Some(kid) {
-        return Err(ApiError::unauthorized("The bearer token's sub is not its kid."));
+        return Err(ApiError::unauthorized(
+            "The bearer token's sub is not its kid.",
+        ));
     }
     let nbf = int_claim(&jwt.claims, "nbf")
         .ok_or_else(|| ApiError::unauthorized("The bearer token has no nbf."))?;
     let exp = int_claim(&jwt.claims, "exp")
         .ok_or_else(|| ApiError::unauthorized("The bearer token has no exp."))?;
     if nbf > now + CLOCK_SKEW {
-        return Err(ApiError::unauthorized("The bearer token is not valid yet (nbf)."));
+        return Err(ApiError::unauthorized(
+            "The bearer token is not valid yet (nbf).",
+        ));
     }
     if now >= exp {
-        return Err(ApiError::unauthorized("The bearer token has expired (exp)."));
+        return Err(ApiError::unauthorized(
+            "The bearer token has expired (exp).",
+        ));
     }
     check_uris(&jwt.claims, req, "bearer token")?;
     Ok(kid.to_string())
@@ -203,10 +218,16 @@ pub fn verify_wallet_auth(
     let token = header
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("Missing X-Wallet-Auth header; this call needs wallet authentication."))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "Missing X-Wallet-Auth header; this call needs wallet authentication.",
+            )
+        })?;
     let jwt = parse_jwt(token, "wallet auth token")?;
     if jwt.header.get("alg").and_then(Value::as_str) != Some("ES256") {
-        return Err(ApiError::unauthorized("The wallet auth token's alg is not ES256."));
+        return Err(ApiError::unauthorized(
+            "The wallet auth token's alg is not ES256.",
+        ));
     }
     if !wallet_keys
         .iter()
@@ -219,17 +240,23 @@ pub fn verify_wallet_auth(
     let iat = int_claim(&jwt.claims, "iat")
         .ok_or_else(|| ApiError::unauthorized("The wallet auth token has no iat."))?;
     if iat > now + CLOCK_SKEW || now - iat > WALLET_AUTH_MAX_AGE {
-        return Err(ApiError::unauthorized("The wallet auth token is not fresh (iat)."));
+        return Err(ApiError::unauthorized(
+            "The wallet auth token is not fresh (iat).",
+        ));
     }
     if let Some(nbf) = int_claim(&jwt.claims, "nbf")
         && nbf > now + CLOCK_SKEW
     {
-        return Err(ApiError::unauthorized("The wallet auth token is not valid yet (nbf)."));
+        return Err(ApiError::unauthorized(
+            "The wallet auth token is not valid yet (nbf).",
+        ));
     }
     if let Some(exp) = int_claim(&jwt.claims, "exp")
         && now >= exp
     {
-        return Err(ApiError::unauthorized("The wallet auth token has expired (exp)."));
+        return Err(ApiError::unauthorized(
+            "The wallet auth token has expired (exp).",
+        ));
     }
     check_uris(&jwt.claims, req, "wallet auth token")?;
     let expected = body_hash(req.body)?;
@@ -261,11 +288,16 @@ fn body_hash(body: &[u8]) -> Result<Option<String>, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_request", "The request body is not UTF-8."))?;
     match purser_wallet::vendor::cdp_request_hash(text) {
         Ok(h) => Ok(h),
-        Err(purser_wallet::vendor::VendorError::UnsupportedNumber(_)) => Err(ApiError::bad_request(
+        Err(purser_wallet::vendor::VendorError::UnsupportedNumber(_)) => {
+            Err(ApiError::bad_request(
+                "invalid_request",
+                "The emulator canonicalizes only integer JSON numbers (|n| <= 2^53).",
+            ))
+        }
+        Err(_) => Err(ApiError::bad_request(
             "invalid_request",
-            "The emulator canonicalizes only integer JSON numbers (|n| <= 2^53).",
+            "The request body is not valid JSON.",
         )),
-        Err(_) => Err(ApiError::bad_request("invalid_request", "The request body is not valid JSON.")),
     }
 }
 

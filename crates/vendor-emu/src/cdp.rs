@@ -19,7 +19,10 @@ const VENDOR: &str = "cdp";
 pub fn format_time(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -70,11 +73,7 @@ pub async fn handle(emu: &Emulator, req: &Req) -> Reply {
         )?;
     }
     let path = req.path().strip_prefix("/platform").unwrap_or("");
-    let segs: Vec<String> = path
-        .split('/')
-        .skip(1)
-        .map(decode_segment)
-        .collect();
+    let segs: Vec<String> = path.split('/').skip(1).map(decode_segment).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let project = emu.accounts.cdp_project_id.as_str();
     let scope = format!("cdp:{project}");
@@ -111,7 +110,15 @@ pub async fn handle(emu: &Emulator, req: &Req) -> Reply {
         }
         (
             &Method::POST,
-            ["v2", "embedded-wallet-api", "end-users", user, family @ ("evm" | "solana"), "sign", what @ ("typed-data" | "transaction")],
+            [
+                "v2",
+                "embedded-wallet-api",
+                "end-users",
+                user,
+                family @ ("evm" | "solana"),
+                "sign",
+                what @ ("typed-data" | "transaction"),
+            ],
         ) => {
             let (user, family, what) = (*user, *family, *what);
             idempotent(emu, &scope, key, req, conflict, || async {
@@ -167,7 +174,11 @@ pub struct EndUser {
     pub delegation_revoked: bool,
 }
 
-fn end_user(tx: &rusqlite::Transaction<'_>, project: &str, user: &str) -> Result<EndUser, ApiError> {
+fn end_user(
+    tx: &rusqlite::Transaction<'_>,
+    project: &str,
+    user: &str,
+) -> Result<EndUser, ApiError> {
     tx.query_row(
         "SELECT user_id, auth_methods, created_at, delegation_expires_at, delegation_revoked
          FROM cdp_end_users WHERE project_id = ?1 AND user_id = ?2",
@@ -241,9 +252,7 @@ fn valid_email(e: &str) -> bool {
 /// E.164: `+` then 2 to 15 digits, not starting with 0.
 pub fn valid_e164(p: &str) -> bool {
     p.strip_prefix('+').is_some_and(|d| {
-        (2..=15).contains(&d.len())
-            && d.bytes().all(|b| b.is_ascii_digit())
-            && !d.starts_with('0')
+        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
     })
 }
 
@@ -266,7 +275,11 @@ fn auth_methods(v: Option<&Value>) -> Result<(Value, Vec<String>), ApiError> {
                     .get("email")
                     .and_then(Value::as_str)
                     .filter(|e| valid_email(e))
-                    .ok_or_else(|| invalid(format!("authenticationMethods[{i}].email is not an email address.")))?;
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "authenticationMethods[{i}].email is not an email address."
+                        ))
+                    })?;
                 keys.push(format!("email:{}", email.to_ascii_lowercase()));
                 out.push(json!({"type": "email", "email": email}));
             }
@@ -275,7 +288,11 @@ fn auth_methods(v: Option<&Value>) -> Result<(Value, Vec<String>), ApiError> {
                     .get("phoneNumber")
                     .and_then(Value::as_str)
                     .filter(|p| valid_e164(p))
-                    .ok_or_else(|| invalid(format!("authenticationMethods[{i}].phoneNumber is not an E.164 phone number.")))?;
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "authenticationMethods[{i}].phoneNumber is not an E.164 phone number."
+                        ))
+                    })?;
                 keys.push(format!("sms:{phone}"));
                 out.push(json!({"type": "sms", "phoneNumber": phone}));
             }
@@ -284,7 +301,11 @@ fn auth_methods(v: Option<&Value>) -> Result<(Value, Vec<String>), ApiError> {
                     "authenticationMethods[{i}].type is not emulated (the vendor emulator supports email and sms)."
                 )));
             }
-            None => return Err(invalid(format!("authenticationMethods[{i}].type is required."))),
+            None => {
+                return Err(invalid(format!(
+                    "authenticationMethods[{i}].type is required."
+                )));
+            }
         }
     }
     Ok((Value::Array(out), keys))
@@ -330,9 +351,7 @@ fn create_end_user(emu: &Emulator, project: &str, body: &Value) -> Reply {
         None | Some(Value::Null) => crate::accounts::uuid_v4(),
         Some(Value::String(s)) if valid_user_id(s) => s.clone(),
         Some(_) => {
-            return Err(invalid(
-                "userId must match ^[a-zA-Z0-9-]{1,100}$.",
-            ));
+            return Err(invalid("userId must match ^[a-zA-Z0-9-]{1,100}$."));
         }
     };
     let (methods, keys) = auth_methods(body.get("authenticationMethods"))?;
@@ -459,7 +478,11 @@ fn lookup_end_users(emu: &Emulator, project: &str, req: &Req) -> Reply {
 }
 
 fn add_account(emu: &Emulator, project: &str, user: &str, chain: &str) -> Reply {
-    let chain = if chain == "evm" { Chain::Evm } else { Chain::Solana };
+    let chain = if chain == "evm" {
+        Chain::Evm
+    } else {
+        Chain::Solana
+    };
     let w = new_wallet(emu, user, chain);
     emu.store.tx(|tx| {
         end_user(tx, project, user)?;
@@ -477,7 +500,11 @@ fn add_account(emu: &Emulator, project: &str, user: &str, chain: &str) -> Reply 
         }
         store::insert_wallet(tx, VENDOR, project, &w)?;
         let account = json!({"address": w.address, "createdAt": format_ms(w.created_at_ms)});
-        let field = if chain == Chain::Evm { "evmAccount" } else { "solanaAccount" };
+        let field = if chain == Chain::Evm {
+            "evmAccount"
+        } else {
+            "solanaAccount"
+        };
         Ok((StatusCode::CREATED, json!({ field: account })))
     })
 }
@@ -508,7 +535,14 @@ pub fn revoke(tx: &rusqlite::Transaction<'_>, project: &str, user: &str) -> Resu
     Ok(n == 1)
 }
 
-fn sign(emu: &Emulator, project: &str, user: &str, family: &str, what: &str, body: &Value) -> Reply {
+fn sign(
+    emu: &Emulator,
+    project: &str,
+    user: &str,
+    family: &str,
+    what: &str,
+    body: &Value,
+) -> Reply {
     if body.get("walletSecretId").is_some_and(|v| !v.is_null()) {
         return Err(invalid(
             "walletSecretId (an end user's Temporary Wallet Secret) is not emulated; the vendor emulator signs through delegation only.",
@@ -518,14 +552,20 @@ fn sign(emu: &Emulator, project: &str, user: &str, family: &str, what: &str, bod
         .get("address")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("address is required."))?;
-    let chain = if family == "evm" { Chain::Evm } else { Chain::Solana };
+    let chain = if family == "evm" {
+        Chain::Evm
+    } else {
+        Chain::Solana
+    };
     let valid_address = match chain {
         Chain::Evm => {
             address.len() == 42
                 && address.starts_with("0x")
                 && address[2..].bytes().all(|b| b.is_ascii_hexdigit())
         }
-        Chain::Solana => bs58::decode(address).into_vec().is_ok_and(|b| b.len() == 32),
+        Chain::Solana => bs58::decode(address)
+            .into_vec()
+            .is_ok_and(|b| b.len() == 32),
     };
     if !valid_address {
         return Err(invalid("address is not an address of this family."));
@@ -568,18 +608,20 @@ fn sign(emu: &Emulator, project: &str, user: &str, family: &str, what: &str, bod
             let typed = body
                 .get("typedData")
                 .ok_or_else(|| invalid("typedData is required."))?;
-            let digest = eip712::signing_digest(typed)
-                .map_err(|e| invalid(format!("typedData: {e}.")))?;
+            let digest =
+                eip712::signing_digest(typed).map_err(|e| invalid(format!("typedData: {e}.")))?;
             let sig = emu.store.sign_digest(&wallet, &digest)?;
-            Ok((StatusCode::OK, json!({"signature": format!("0x{}", hex::encode(sig))})))
+            Ok((
+                StatusCode::OK,
+                json!({"signature": format!("0x{}", hex::encode(sig))}),
+            ))
         }
         (Chain::Evm, "transaction") => {
             let tx_hex = body
                 .get("transaction")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid("transaction is required."))?;
-            let malformed =
-                |m: String| ApiError::bad_request("malformed_transaction", m);
+            let malformed = |m: String| ApiError::bad_request("malformed_transaction", m);
             let unsigned = tx_hex
                 .strip_prefix("0x")
                 .and_then(|h| hex::decode(h).ok())
@@ -595,7 +637,10 @@ fn sign(emu: &Emulator, project: &str, user: &str, family: &str, what: &str, bod
             if let Some(e) = failure {
                 return Err(e);
             }
-            Ok((StatusCode::OK, json!({"signedTransaction": format!("0x{}", hex::encode(signed))})))
+            Ok((
+                StatusCode::OK,
+                json!({"signedTransaction": format!("0x{}", hex::encode(signed))}),
+            ))
         }
         (Chain::Solana, "transaction") => {
             let text = body
@@ -659,8 +704,14 @@ mod tests {
             &Method::DELETE,
             "/platform/v2/embedded-wallet-api/end-users/u-1/delegation"
         ));
-        assert!(!requires_wallet_auth(&Method::GET, "/platform/v2/end-users"));
-        assert!(!requires_wallet_auth(&post, "/platform/v2/end-users/auth/validate-token"));
+        assert!(!requires_wallet_auth(
+            &Method::GET,
+            "/platform/v2/end-users"
+        ));
+        assert!(!requires_wallet_auth(
+            &post,
+            "/platform/v2/end-users/auth/validate-token"
+        ));
     }
 
     #[test]

@@ -89,7 +89,10 @@ pub fn routes() -> axum::Router<Arc<Emulator>> {
             post(grant_delegation).delete(revoke_delegation),
         )
         .route("/_emulator/cdp/settings", put(cdp_settings))
-        .route("/_emulator/privy/wallets/{wallet_id}/policy", put(privy_policy))
+        .route(
+            "/_emulator/privy/wallets/{wallet_id}/policy",
+            put(privy_policy),
+        )
         .route("/_emulator/faults", post(add_fault).delete(clear_faults))
 }
 
@@ -266,10 +269,7 @@ async fn add_fault(State(emu): State<Arc<Emulator>>, body: axum::body::Bytes) ->
 }
 
 async fn clear_faults(State(emu): State<Arc<Emulator>>) -> Response {
-    emu.faults
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
+    emu.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
     StatusCode::NO_CONTENT.into_response()
 }
 

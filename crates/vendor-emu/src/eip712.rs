@@ -73,7 +73,9 @@ fn parse_types(v: Option<&Value>) -> Result<Types, TypedDataError> {
                 f.get("name").and_then(Value::as_str),
                 f.get("type").and_then(Value::as_str),
             ) else {
-                return err(format!("a field of typedData.types.{name} lacks name or type"));
+                return err(format!(
+                    "a field of typedData.types.{name} lacks name or type"
+                ));
             };
             list.push((n.to_string(), t.to_string()));
         }
@@ -264,7 +266,10 @@ fn int_word(v: &Value, signed: bool, bits: u32, field: &str) -> Result<[u8; 32],
         None => (false, text.as_str()),
     };
     let mut word = [0u8; 32];
-    if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         if h.is_empty() || h.len() > 64 {
             return Err(bad());
         }
@@ -370,8 +375,14 @@ mod tests {
         );
         // Without an EIP712Domain type, the domain type is derived: same digest.
         let mut derived = typed.clone();
-        derived["types"].as_object_mut().unwrap().remove("EIP712Domain");
-        assert_eq!(signing_digest(&derived).unwrap(), signing_digest(&typed).unwrap());
+        derived["types"]
+            .as_object_mut()
+            .unwrap()
+            .remove("EIP712Domain");
+        assert_eq!(
+            signing_digest(&derived).unwrap(),
+            signing_digest(&typed).unwrap()
+        );
     }
 
     #[test]
@@ -380,7 +391,10 @@ mod tests {
         assert_eq!(w(json!(255), false, 8).unwrap()[31], 255);
         assert!(w(json!(256), false, 8).is_err());
         assert_eq!(w(json!("0xff"), false, 256).unwrap()[31], 255);
-        assert_eq!(w(json!("1000000"), false, 256).unwrap()[29..], [0x0f, 0x42, 0x40]);
+        assert_eq!(
+            w(json!("1000000"), false, 256).unwrap()[29..],
+            [0x0f, 0x42, 0x40]
+        );
         assert_eq!(w(json!(-1), true, 8).unwrap(), [0xff; 32]);
         assert!(w(json!(-129), true, 8).is_err());
         assert_eq!(w(json!(-128), true, 8).unwrap()[31], 0x80);

@@ -104,9 +104,9 @@ pub fn tx_from_json(tx: &Value) -> Result<Eip1559Tx, TxError> {
     let obj = tx
         .as_object()
         .ok_or_else(|| TxError("transaction is not an object".into()))?;
-    let type_2 = obj.get("type").is_none_or(|t| {
-        t.as_u64() == Some(2) || matches!(t.as_str(), Some("2" | "0x2" | "0x02"))
-    });
+    let type_2 = obj
+        .get("type")
+        .is_none_or(|t| t.as_u64() == Some(2) || matches!(t.as_str(), Some("2" | "0x2" | "0x02")));
     if !type_2 {
         return Err(TxError(
             "only EIP-1559 (type 2) transactions are supported".into(),

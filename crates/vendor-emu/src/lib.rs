@@ -57,7 +57,9 @@ pub struct Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Emulator")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,9 +93,7 @@ impl Emulator {
 
     /// The axum app.
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        dev::routes()
-            .fallback(dispatch)
-            .with_state(self.clone())
+        dev::routes().fallback(dispatch).with_state(self.clone())
     }
 }
 
@@ -176,8 +176,9 @@ impl Req {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(json!({}));
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|_| ApiError::bad_request("invalid_request", "The request body is not valid JSON."))
+        serde_json::from_slice(&self.body).map_err(|_| {
+            ApiError::bad_request("invalid_request", "The request body is not valid JSON.")
+        })
     }
     /// Query parameters, decoded.
     pub fn query(&self) -> Vec<(String, String)> {
@@ -191,7 +192,10 @@ impl Req {
             .unwrap_or_default()
     }
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
     /// The fingerprint of an idempotent request.
     pub fn fingerprint(&self) -> String {
@@ -281,9 +285,10 @@ where
     let _guard = emu.idempotent.lock().await;
     let fingerprint = req.fingerprint();
     let now = now_secs();
-    if let Some(replay) = emu.store.tx(|tx| {
-        store::idempotent_lookup(tx, scope, key, &fingerprint, now, conflict)
-    })? {
+    if let Some(replay) = emu
+        .store
+        .tx(|tx| store::idempotent_lookup(tx, scope, key, &fingerprint, now, conflict))?
+    {
         return Ok((
             StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK),
             replay.body,

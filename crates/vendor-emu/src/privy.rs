@@ -40,7 +40,8 @@ pub async fn handle(emu: &Emulator, req: &Req) -> Reply {
         (&Method::GET, ["v1", "users", id]) => {
             let id = *id;
             emu.store.tx(|tx| {
-                let u = user(tx, &app.app_id, id)?.ok_or_else(|| ApiError::not_found("User not found."))?;
+                let u = user(tx, &app.app_id, id)?
+                    .ok_or_else(|| ApiError::not_found("User not found."))?;
                 Ok((StatusCode::OK, user_json(tx, &app.app_id, &u)?))
             })
         }
@@ -78,7 +79,10 @@ pub async fn handle(emu: &Emulator, req: &Req) -> Reply {
         (&Method::POST, ["v1", "wallets", id, "rpc"]) => {
             // Authorized before anything, a replay included.
             let wallet = authorize_rpc(emu, &app, id, req)?;
-            idempotent(emu, &scope, key, req, conflict, || async { rpc(emu, &wallet, req) }).await
+            idempotent(emu, &scope, key, req, conflict, || async {
+                rpc(emu, &wallet, req)
+            })
+            .await
         }
         _ => Err(ApiError::not_found(
             "Not found (the vendor emulator implements only the subset Purser uses).",
@@ -118,7 +122,10 @@ fn chain_type(c: Chain) -> &'static str {
 
 fn user_json(tx: &rusqlite::Transaction<'_>, app: &str, u: &User) -> Result<Value, ApiError> {
     let mut linked: Vec<Value> = u.linked.as_array().cloned().unwrap_or_default();
-    for (index, w) in store::wallets_of(tx, VENDOR, app, &u.id)?.iter().enumerate() {
+    for (index, w) in store::wallets_of(tx, VENDOR, app, &u.id)?
+        .iter()
+        .enumerate()
+    {
         let mut a = json!({
             "type": "wallet",
             "id": w.id,
@@ -228,7 +235,9 @@ fn parse_signers(
             .and_then(Value::as_str)
             .ok_or_else(|| invalid(format!("{field}[{i}].signer_id is required.")))?;
         if quorum_key(emu, tx, app, id)?.is_none() {
-            return Err(invalid(format!("{field}[{i}].signer_id is not a key quorum of this app.")));
+            return Err(invalid(format!(
+                "{field}[{i}].signer_id is not a key quorum of this app."
+            )));
         }
         let mut o = Map::new();
         o.insert("signer_id".into(), json!(id));
@@ -282,20 +291,32 @@ fn create_user(emu: &Emulator, app: &PrivyApp, body: &Value) -> Reply {
                     .get("address")
                     .and_then(Value::as_str)
                     .filter(|e| e.contains('@') && !e.contains(char::is_whitespace))
-                    .ok_or_else(|| invalid(format!("linked_accounts[{i}].address is not an email address.")))?;
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "linked_accounts[{i}].address is not an email address."
+                        ))
+                    })?;
                 keys.push(format!("email:{}", address.to_ascii_lowercase()));
-                linked.push(json!({"type": "email", "address": address, "verified_at": now,
-                    "first_verified_at": now, "latest_verified_at": now}));
+                linked.push(
+                    json!({"type": "email", "address": address, "verified_at": now,
+                    "first_verified_at": now, "latest_verified_at": now}),
+                );
             }
             Some("phone") => {
                 let number = a
                     .get("number")
                     .and_then(Value::as_str)
                     .filter(|p| valid_e164(p))
-                    .ok_or_else(|| invalid(format!("linked_accounts[{i}].number is not an E.164 phone number.")))?;
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "linked_accounts[{i}].number is not an E.164 phone number."
+                        ))
+                    })?;
                 keys.push(format!("phone:{number}"));
-                linked.push(json!({"type": "phone", "number": number, "phoneNumber": number,
-                    "verified_at": now, "first_verified_at": now, "latest_verified_at": now}));
+                linked.push(
+                    json!({"type": "phone", "number": number, "phoneNumber": number,
+                    "verified_at": now, "first_verified_at": now, "latest_verified_at": now}),
+                );
             }
             _ => {
                 return Err(invalid(format!(
@@ -449,7 +470,8 @@ fn authorize_rpc(emu: &Emulator, app: &PrivyApp, id: &str, req: &Req) -> Result<
         Ok((w, allowed))
     });
     let (wallet, allowed) = wallet?;
-    let controlled = wallet.owner_user.is_some() || wallet.owner_quorum.is_some() || !allowed.is_empty();
+    let controlled =
+        wallet.owner_user.is_some() || wallet.owner_quorum.is_some() || !allowed.is_empty();
     let expiry = req.header("privy-request-expiry");
     if controlled {
         let url = format!("http://{}{}", req.host(), req.path());
@@ -461,7 +483,11 @@ fn authorize_rpc(emu: &Emulator, app: &PrivyApp, id: &str, req: &Req) -> Result<
             req.header("privy-idempotency-key"),
             expiry,
         )?;
-        auth::verify_privy_signature(req.header("privy-authorization-signature"), &payload, &allowed)?;
+        auth::verify_privy_signature(
+            req.header("privy-authorization-signature"),
+            &payload,
+            &allowed,
+        )?;
     }
     if let Some(e) = expiry {
         let ms: i64 = e
@@ -522,7 +548,12 @@ fn rpc(emu: &Emulator, wallet: &Wallet, req: &Req) -> Reply {
             ))
         }
         (Chain::Solana, "signTransaction") => {
-            if params.get("encoding").and_then(Value::as_str).unwrap_or("base64") != "base64" {
+            if params
+                .get("encoding")
+                .and_then(Value::as_str)
+                .unwrap_or("base64")
+                != "base64"
+            {
                 return Err(invalid("params.encoding must be base64."));
             }
             let text = params

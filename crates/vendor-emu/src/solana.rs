@@ -19,7 +19,9 @@ fn shortvec(b: &[u8]) -> Result<(usize, usize), SolanaTxError> {
             return Ok((value, i + 1));
         }
     }
-    Err(SolanaTxError("the transaction has a bad length prefix".into()))
+    Err(SolanaTxError(
+        "the transaction has a bad length prefix".into(),
+    ))
 }
 
 /// Puts `sign(message)` into the slot of `signer` (a 32-byte public key) in `tx`.
@@ -31,7 +33,11 @@ pub fn sign_transaction(
     let bad = |m: &str| SolanaTxError(m.to_string());
     let (n_sigs, prefix) = shortvec(tx)?;
     let message_start = prefix
-        .checked_add(n_sigs.checked_mul(64).ok_or_else(|| bad("too many signatures"))?)
+        .checked_add(
+            n_sigs
+                .checked_mul(64)
+                .ok_or_else(|| bad("too many signatures"))?,
+        )
         .ok_or_else(|| bad("too many signatures"))?;
     let message = tx
         .get(message_start..)

@@ -97,7 +97,11 @@ impl Chain {
         }
     }
     fn parse(s: &str) -> Chain {
-        if s == "solana" { Chain::Solana } else { Chain::Evm }
+        if s == "solana" {
+            Chain::Solana
+        } else {
+            Chain::Evm
+        }
     }
 }
 
@@ -233,7 +237,9 @@ pub fn wallet_by_id(
 ) -> Result<Option<Wallet>, ApiError> {
     Ok(tx
         .query_row(
-            &format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE vendor = ?1 AND scope = ?2 AND id = ?3"),
+            &format!(
+                "SELECT {WALLET_COLUMNS} FROM wallets WHERE vendor = ?1 AND scope = ?2 AND id = ?3"
+            ),
             params![vendor, scope, id],
             wallet_row,
         )

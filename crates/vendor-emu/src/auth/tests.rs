@@ -8,7 +8,8 @@ use rand::rngs::OsRng;
 
 const HOST: &str = "127.0.0.1:4100";
 const PATH: &str = "/platform/v2/end-users";
-const BODY: &str = r#"{"userId":"u-1","authenticationMethods":[{"type":"email","email":"a@example.com"}]}"#;
+const BODY: &str =
+    r#"{"userId":"u-1","authenticationMethods":[{"type":"email","email":"a@example.com"}]}"#;
 const NOW: i64 = 1_800_000_000;
 
 struct Cdp {
@@ -26,8 +27,14 @@ fn cdp() -> Cdp {
     ed_bytes.extend_from_slice(ed.verifying_key().as_bytes());
     let wallet = p256::SecretKey::random(&mut OsRng);
     let mut keys = HashMap::new();
-    keys.insert("es-key".to_string(), ApiPublicKey::Es256(es.public_key().into()));
-    keys.insert("ed-key".to_string(), ApiPublicKey::EdDsa(ed.verifying_key()));
+    keys.insert(
+        "es-key".to_string(),
+        ApiPublicKey::Es256(es.public_key().into()),
+    );
+    keys.insert(
+        "ed-key".to_string(),
+        ApiPublicKey::EdDsa(ed.verifying_key()),
+    );
     Cdp {
         keys,
         es_secret: Secret::new(es.to_pkcs8_pem(LineEnding::LF).unwrap().as_str()),
@@ -38,7 +45,12 @@ fn cdp() -> Cdp {
 }
 
 fn line<'a>(method: &'a str, path: &'a str, body: &'a str) -> RequestLine<'a> {
-    RequestLine { method, host: HOST, path, body: body.as_bytes() }
+    RequestLine {
+        method,
+        host: HOST,
+        path,
+        body: body.as_bytes(),
+    }
 }
 
 fn mint(c: &Cdp, kid: &str, secret: &Secret, path: &str, body: &str, now: i64) -> (String, String) {
@@ -46,11 +58,20 @@ fn mint(c: &Cdp, kid: &str, secret: &Secret, path: &str, body: &str, now: i64) -
         kid,
         secret,
         Some(&c.wallet_secret),
-        &CdpRequest { method: "POST", host: HOST, path, body: Some(body), wallet_auth: true },
+        &CdpRequest {
+            method: "POST",
+            host: HOST,
+            path,
+            body: Some(body),
+            wallet_auth: true,
+        },
         now,
     )
     .unwrap();
-    (format!("Bearer {}", t.bearer_token), t.wallet_auth_token.unwrap())
+    (
+        format!("Bearer {}", t.bearer_token),
+        t.wallet_auth_token.unwrap(),
+    )
 }
 
 /// A JWT with any header and claims, signed ES256 by `key`.
@@ -101,9 +122,19 @@ fn bearer_refusals() {
     let (ed_as_es, _) = mint(&c, "es-key", &c.ed_secret, PATH, BODY, NOW);
     assert!(refused(&ed_as_es, &req, NOW).contains("alg"));
     // uris names another path, another method, another host.
-    assert!(refused(&bearer, &line("POST", "/platform/v2/end-users/x/evm", BODY), NOW).contains("uris"));
+    assert!(
+        refused(
+            &bearer,
+            &line("POST", "/platform/v2/end-users/x/evm", BODY),
+            NOW
+        )
+        .contains("uris")
+    );
     assert!(refused(&bearer, &line("GET", PATH, BODY), NOW).contains("uris"));
-    let other_host = RequestLine { host: "127.0.0.1:4101", ..req };
+    let other_host = RequestLine {
+        host: "127.0.0.1:4101",
+        ..req
+    };
     assert!(refused(&bearer, &other_host, NOW).contains("uris"));
     // Expired, and not yet valid.
     assert!(refused(&bearer, &req, NOW + 120).contains("exp"));
@@ -121,15 +152,39 @@ fn bearer_claim_checks() {
         serde_json::json!({"iss": iss, "sub": sub, "uris": [format!("POST {HOST}{PATH}")],
             "nbf": NOW, "exp": NOW + 120})
     };
-    let good = format!("Bearer {}", es256_jwt(&header, &claims("cdp", "es-key"), &key));
+    let good = format!(
+        "Bearer {}",
+        es256_jwt(&header, &claims("cdp", "es-key"), &key)
+    );
     verify_cdp_bearer(Some(&good), &c.keys, &req, NOW).unwrap();
-    let bad_iss = format!("Bearer {}", es256_jwt(&header, &claims("coinbase", "es-key"), &key));
-    assert!(verify_cdp_bearer(Some(&bad_iss), &c.keys, &req, NOW).unwrap_err().message.contains("iss"));
-    let bad_sub = format!("Bearer {}", es256_jwt(&header, &claims("cdp", "ed-key"), &key));
-    assert!(verify_cdp_bearer(Some(&bad_sub), &c.keys, &req, NOW).unwrap_err().message.contains("sub"));
+    let bad_iss = format!(
+        "Bearer {}",
+        es256_jwt(&header, &claims("coinbase", "es-key"), &key)
+    );
+    assert!(
+        verify_cdp_bearer(Some(&bad_iss), &c.keys, &req, NOW)
+            .unwrap_err()
+            .message
+            .contains("iss")
+    );
+    let bad_sub = format!(
+        "Bearer {}",
+        es256_jwt(&header, &claims("cdp", "ed-key"), &key)
+    );
+    assert!(
+        verify_cdp_bearer(Some(&bad_sub), &c.keys, &req, NOW)
+            .unwrap_err()
+            .message
+            .contains("sub")
+    );
     let no_uris = serde_json::json!({"iss": "cdp", "sub": "es-key", "nbf": NOW, "exp": NOW + 120});
     let no_uris = format!("Bearer {}", es256_jwt(&header, &no_uris, &key));
-    assert!(verify_cdp_bearer(Some(&no_uris), &c.keys, &req, NOW).unwrap_err().message.contains("uris"));
+    assert!(
+        verify_cdp_bearer(Some(&no_uris), &c.keys, &req, NOW)
+            .unwrap_err()
+            .message
+            .contains("uris")
+    );
 }
 
 #[test]
@@ -160,8 +215,16 @@ fn wallet_auth_refusals() {
     assert!(check(&w, &line("POST", PATH, &tampered), NOW).contains("reqHash"));
     // The same body with keys in another order hashes the same (sortKeys).
     let (_, w) = mint(&c, "es-key", &c.es_secret, PATH, BODY, NOW);
-    let reordered = r#"{"authenticationMethods":[{"email":"a@example.com","type":"email"}],"userId":"u-1"}"#;
-    verify_wallet_auth(Some(&w), &c.wallet_keys, &line("POST", PATH, reordered), NOW, &jtis).unwrap();
+    let reordered =
+        r#"{"authenticationMethods":[{"email":"a@example.com","type":"email"}],"userId":"u-1"}"#;
+    verify_wallet_auth(
+        Some(&w),
+        &c.wallet_keys,
+        &line("POST", PATH, reordered),
+        NOW,
+        &jtis,
+    )
+    .unwrap();
     // Stale and future iat.
     let (_, w) = mint(&c, "es-key", &c.es_secret, PATH, BODY, NOW);
     assert!(check(&w, &req, NOW + 61).contains("iat"));
@@ -169,7 +232,14 @@ fn wallet_auth_refusals() {
     assert!(check(&w, &req, NOW - 31).contains("iat"));
     // Another path.
     let (_, w) = mint(&c, "es-key", &c.es_secret, PATH, BODY, NOW);
-    assert!(check(&w, &line("POST", "/platform/v2/end-users/u-1/evm", BODY), NOW).contains("uris"));
+    assert!(
+        check(
+            &w,
+            &line("POST", "/platform/v2/end-users/u-1/evm", BODY),
+            NOW
+        )
+        .contains("uris")
+    );
     // Signed by a secret that is not the project's.
     let other = cdp();
     let (_, w) = mint(&other, "es-key", &other.es_secret, PATH, BODY, NOW);
@@ -184,7 +254,9 @@ fn privy_basic_auth() {
     }];
     let basic = |id: &str, s: &str| format!("Basic {}", B64.encode(format!("{id}:{s}")));
     assert_eq!(
-        verify_privy_basic(Some(&basic("app-1", "s3cret")), Some("app-1"), &apps).unwrap().app_id,
+        verify_privy_basic(Some(&basic("app-1", "s3cret")), Some("app-1"), &apps)
+            .unwrap()
+            .app_id,
         "app-1"
     );
     for (h, id) in [
@@ -202,7 +274,10 @@ fn privy_basic_auth() {
 #[test]
 fn privy_signatures_minted_by_purser_verify() {
     let key = p256::SecretKey::random(&mut OsRng);
-    let private = Secret::new(format!("wallet-auth:{}", B64.encode(key.to_pkcs8_der().unwrap().as_bytes())));
+    let private = Secret::new(format!(
+        "wallet-auth:{}",
+        B64.encode(key.to_pkcs8_der().unwrap().as_bytes())
+    ));
     let public: p256::ecdsa::VerifyingKey = key.public_key().into();
     assert!(key.public_key().to_public_key_der().is_ok());
     let body = r#"{"method":"eth_signTypedData_v4","params":{"typed_data":{"primary_type":"X"}}}"#;
@@ -211,13 +286,19 @@ fn privy_signatures_minted_by_purser_verify() {
         "app-1",
         &Secret::new("s"),
         Some(&private),
-        &PrivyRequest { host: "api.privy.io", path, body, sign: true },
+        &PrivyRequest {
+            host: "api.privy.io",
+            path,
+            body,
+            sign: true,
+        },
         NOW * 1000,
     )
     .unwrap();
     let expiry = t.request_expiry_ms.unwrap().to_string();
     let url = format!("https://api.privy.io{path}");
-    let payload = privy_signed_payload("POST", &url, body.as_bytes(), "app-1", None, Some(&expiry)).unwrap();
+    let payload =
+        privy_signed_payload("POST", &url, body.as_bytes(), "app-1", None, Some(&expiry)).unwrap();
     let sig = t.authorization_signature.unwrap();
     verify_privy_signature(Some(&sig), &payload, &[public]).unwrap();
     // Several signatures, one good.
@@ -225,15 +306,40 @@ fn privy_signatures_minted_by_purser_verify() {
     // Another body, another URL, another expiry, another key, none at all.
     let other_body = body.replace("X", "Y");
     for p in [
-        privy_signed_payload("POST", &url, other_body.as_bytes(), "app-1", None, Some(&expiry)).unwrap(),
-        privy_signed_payload("POST", "http://127.0.0.1:1/v1/wallets/w1/rpc", body.as_bytes(), "app-1", None, Some(&expiry)).unwrap(),
+        privy_signed_payload(
+            "POST",
+            &url,
+            other_body.as_bytes(),
+            "app-1",
+            None,
+            Some(&expiry),
+        )
+        .unwrap(),
+        privy_signed_payload(
+            "POST",
+            "http://127.0.0.1:1/v1/wallets/w1/rpc",
+            body.as_bytes(),
+            "app-1",
+            None,
+            Some(&expiry),
+        )
+        .unwrap(),
         privy_signed_payload("POST", &url, body.as_bytes(), "app-1", None, Some("1")).unwrap(),
-        privy_signed_payload("POST", &url, body.as_bytes(), "app-1", Some("idem"), Some(&expiry)).unwrap(),
+        privy_signed_payload(
+            "POST",
+            &url,
+            body.as_bytes(),
+            "app-1",
+            Some("idem"),
+            Some(&expiry),
+        )
+        .unwrap(),
     ] {
         let e = verify_privy_signature(Some(&sig), &p, &[public]).unwrap_err();
         assert_eq!(e.code, "zero_correct_authorization_signatures");
     }
-    let stranger: p256::ecdsa::VerifyingKey = p256::SecretKey::random(&mut OsRng).public_key().into();
+    let stranger: p256::ecdsa::VerifyingKey =
+        p256::SecretKey::random(&mut OsRng).public_key().into();
     assert!(verify_privy_signature(Some(&sig), &payload, &[stranger]).is_err());
     let e = verify_privy_signature(None, &payload, &[public]).unwrap_err();
     assert_eq!(e.code, "missing_or_empty_authorization_header");
