@@ -218,7 +218,7 @@ def test_cdp_instrument_pays_once_the_end_user_grants_delegation(vendors, cdp, a
     user_id, wallet_id = vendors.holder(iid)
     assert wallet_id == payer
     assert payer.startswith("0x") and len(payer) == 42
-    assert contact not in json.dumps(inst)
+    assert contact not in json.dumps(inst, default=str)
     anvil_mod.mint(anvil_chain, usdc, payer, 1_000_000)
     assert balance(vendors, cdp, user, iid) == 1_000_000
     sid = session(vendors, cdp, user)
