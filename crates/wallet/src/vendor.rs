@@ -500,7 +500,7 @@ pub struct VendorWallet {
 /// `0x`-hex bytes.
 pub(crate) fn hex_bytes(text: &str) -> Option<Vec<u8>> {
     let t = text.strip_prefix("0x").unwrap_or(text);
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     (0..t.len())

@@ -61,6 +61,41 @@ impl Cdp {
         Cdp { http, base }
     }
 
+    /// A GET (API-key JWT only; retried).
+    async fn get(
+        &self,
+        creds: &CdpCredentials<'_>,
+        path: &str,
+        query: Vec<(&'static str, String)>,
+        now: i64,
+    ) -> Result<Value, ApiError> {
+        self.call(creds, Method::GET, path, query, None, None, now)
+            .await
+    }
+
+    /// A POST of the wallet API (API-key JWT and wallet-auth JWT), with an idempotency key
+    /// (retried with the same key).
+    async fn post(
+        &self,
+        creds: &CdpCredentials<'_>,
+        path: &str,
+        body: Value,
+        idempotency_key: &str,
+        now: i64,
+    ) -> Result<Value, ApiError> {
+        self.call(
+            creds,
+            Method::POST,
+            path,
+            vec![],
+            Some(body),
+            Some(idempotency_key),
+            now,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
         creds: &CdpCredentials<'_>,
@@ -68,10 +103,12 @@ impl Cdp {
         path: &str,
         query: Vec<(&'static str, String)>,
         body: Option<Value>,
-        wallet_auth: bool,
         idempotency_key: Option<&str>,
         now: i64,
     ) -> Result<Value, ApiError> {
+        // Every write of the wallet API needs the wallet-auth JWT (the SDK's
+        // `requiresWalletAuth` for the paths Purser calls).
+        let wallet_auth = method != Method::GET;
         let body = body.map(|b| b.to_string());
         let full_path = self.base.path(path);
         let url = self.base.url(path);
@@ -140,16 +177,7 @@ impl Cdp {
             VendorChain::Solana => body["solanaAccount"] = json!({"createSmartAccount": false}),
         }
         let created = self
-            .call(
-                creds,
-                Method::POST,
-                "/v2/end-users",
-                vec![],
-                Some(body),
-                true,
-                Some(idempotency_key),
-                now,
-            )
+            .post(creds, "/v2/end-users", body, idempotency_key, now)
             .await;
         let user = match created {
             Ok(user) => user,
@@ -158,18 +186,7 @@ impl Cdp {
                     LinkedAccount::Email(e) => vec![("email", e.to_string())],
                     LinkedAccount::Phone(p) => vec![("phoneNumber", p.to_string())],
                 };
-                let found = self
-                    .call(
-                        creds,
-                        Method::GET,
-                        "/v2/end-users/lookup",
-                        query,
-                        None,
-                        false,
-                        None,
-                        now,
-                    )
-                    .await?;
+                let found = self.get(creds, "/v2/end-users/lookup", query, now).await?;
                 found
                     .get("endUsers")
                     .and_then(Value::as_array)
@@ -197,16 +214,7 @@ impl Cdp {
             VendorChain::Solana => (format!("/v2/end-users/{user_id}/solana"), "solanaAccount"),
         };
         let added = self
-            .call(
-                creds,
-                Method::POST,
-                &path,
-                vec![],
-                Some(json!({})),
-                true,
-                Some(idempotency_key),
-                now,
-            )
+            .post(creds, &path, json!({}), idempotency_key, now)
             .await?;
         let address = added
             .get(member)
@@ -235,16 +243,7 @@ impl Cdp {
             wallet.user_id
         );
         let answer = self
-            .call(
-                creds,
-                Method::POST,
-                &path,
-                vec![],
-                Some(body),
-                true,
-                Some(&super::api::idempotency_key()),
-                now,
-            )
+            .post(creds, &path, body, &super::api::idempotency_key(), now)
             .await?;
         let sig = text(&answer, "signature").ok_or(ApiError::Malformed("no signature"))?;
         super::secp256k1_signature(sig)
@@ -268,16 +267,7 @@ impl Cdp {
             wallet.user_id
         );
         let answer = self
-            .call(
-                creds,
-                Method::POST,
-                &path,
-                vec![],
-                Some(body),
-                true,
-                Some(&super::api::idempotency_key()),
-                now,
-            )
+            .post(creds, &path, body, &super::api::idempotency_key(), now)
             .await?;
         let signed = text(&answer, "signedTransaction")
             .ok_or(ApiError::Malformed("no signedTransaction"))?;
@@ -299,16 +289,7 @@ impl Cdp {
             wallet.user_id
         );
         let answer = self
-            .call(
-                creds,
-                Method::POST,
-                &path,
-                vec![],
-                Some(body),
-                true,
-                Some(&super::api::idempotency_key()),
-                now,
-            )
+            .post(creds, &path, body, &super::api::idempotency_key(), now)
             .await?;
         let signed = text(&answer, "signedTransaction")
             .ok_or(ApiError::Malformed("no signedTransaction"))?;
