@@ -124,7 +124,12 @@ def test_privy_signatures_recover_to_the_wallet(privy_flow):
     assert privy_flow["tx"]["recovered"] == address and privy_flow["tx"]["sameFields"] is True
     assert privy_flow["solana"] == {"sameMessage": True, "verifies": True}
     assert privy_flow["keyOwnedRecovered"] is True
+
+
+def test_privy_idempotency_keys(privy_flow):
     assert privy_flow["idempotentReplay"] is True
+    refused(privy_flow["idempotentConflict"], 400, "invalid_request")
+    refused(privy_flow["rpcIdempotencyConflict"], 400, "invalid_request")
 
 
 def test_privy_refuses_what_privy_refuses(privy_flow):
@@ -145,6 +150,8 @@ def test_injected_faults_reach_the_sdks_then_clear(vendor_emulator):
     assert r["afterFaults"]["ok"] is True
     refused(r["privyUnavailable"], 503)
     refused(r["privyRateLimited"], 429)
+    assert r["privyTimedOut"] == {"ok": False, "kind": True}
+    assert r["afterDelay"] is True
 
 
 def test_dev_endpoints_validate_their_input(vendor_emulator):
@@ -164,8 +171,9 @@ def test_wallets_and_keys_survive_a_restart(tmp_path):
         created = vendor_sdk("create", emu.url, accounts)
     finally:
         emu.stop()
-    mode = stat.S_IMODE(os.stat(state / "accounts.json").st_mode)
-    assert mode == 0o600, oct(mode)
+    for private in ("accounts.json", "vendor-emulator.db", "emulator.key"):
+        mode = stat.S_IMODE(os.stat(state / private).st_mode)
+        assert mode == 0o600, (private, oct(mode))
     emu = start_vendor_emulator(state, tmp_path / "second.log")
     try:
         assert emu.accounts == accounts

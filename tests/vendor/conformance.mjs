@@ -274,8 +274,8 @@ async function cdpFlow() {
   const idem = crypto.randomUUID();
   const userId = `idem-${rand()}`;
   const first = await cdp.endUser.createEndUser({ userId, idempotencyKey: idem, authenticationMethods: [{ type: "email", email: `${userId}@example.com` }], evmAccount: {} });
-  const again = await cdp.endUser.createEndUser({ userId, idempotencyKey: idem, authenticationMethods: [{ type: "email", email: `${userId}@example.com` }], evmAccount: {} });
-  out.idempotentReplay = first.evmAccounts[0] === again.evmAccounts[0] && first.userId === again.userId;
+  const again = await attempt(() => cdp.endUser.createEndUser({ userId, idempotencyKey: idem, authenticationMethods: [{ type: "email", email: `${userId}@example.com` }], evmAccount: {} }));
+  out.idempotentReplay = again.ok && first.evmAccounts[0] === again.value.evmAccounts[0] && first.userId === again.value.userId;
   out.idempotentConflict = await attempt(() => cdp.endUser.createEndUser({ userId, idempotencyKey: idem, authenticationMethods: [{ type: "email", email: `other-${userId}@example.com` }] }));
   out.unknownUser = await attempt(() => cdp.endUser.getEndUser({ userId: `nobody-${rand()}` }));
   return out;
@@ -380,6 +380,13 @@ async function faults() {
   out.privyUnavailable = await attempt(() => privy.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }));
   await dev("POST", "/_emulator/faults", { vendor: "privy", kind: "429", count: 1 });
   out.privyRateLimited = await attempt(() => privy.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }));
+  // A vendor that does not answer in time: the SDK's own timeout fires.
+  await dev("POST", "/_emulator/faults", { vendor: "privy", kind: "delay", delayMs: 3000, count: 1 });
+  const app = accounts.privy.apps[0];
+  const impatient = new PrivyClient({ appId: app.appId, appSecret: app.appSecret, apiUrl: emulator, maxRetries: 0, timeout: 300 });
+  const slow = await attempt(() => impatient.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }));
+  out.privyTimedOut = { ok: slow.ok, kind: slow.ok ? null : slow.message.toLowerCase().includes("timed out") };
+  out.afterDelay = (await attempt(() => impatient.users().create({ linked_accounts: [{ type: "email", address: `f-${rand()}@example.com` }] }))).ok;
   return out;
 }
 
@@ -456,11 +463,19 @@ async function privyFlow() {
   out.expiredRequest = await attempt(() => privy.wallets().ethereum().signTypedData(evmWallet.id, {
     params: { typed_data: tdPrivy }, authorization_context: ctx, request_expiry: Date.now() - 1000,
   }));
-  // Idempotency: the same key and body replay the first signature.
+  // Idempotency: the same key and body replay the first reply (the same new wallet);
+  // the key with another body is refused.
   const idem = crypto.randomUUID();
-  const a = await privy.wallets().ethereum().signTypedData(evmWallet.id, { params: { typed_data: tdPrivy }, authorization_context: ctx, idempotency_key: idem });
-  const b = await privy.wallets().ethereum().signTypedData(evmWallet.id, { params: { typed_data: tdPrivy }, authorization_context: ctx, idempotency_key: idem });
-  out.idempotentReplay = a.signature === b.signature;
+  const spec = { chain_type: "solana", owner: { user_id: user.id }, "privy-idempotency-key": idem };
+  const a = await privy.wallets().create(spec);
+  const b = await privy.wallets().create(spec);
+  out.idempotentReplay = a.id === b.id && a.address === b.address;
+  out.idempotentConflict = await attempt(() => privy.wallets().create({ ...spec, chain_type: "ethereum" }));
+  const sigIdem = crypto.randomUUID();
+  await privy.wallets().ethereum().signTypedData(evmWallet.id, { params: { typed_data: tdPrivy }, authorization_context: ctx, idempotency_key: sigIdem });
+  out.rpcIdempotencyConflict = await attempt(() => privy.wallets().ethereum().signTypedData(evmWallet.id, {
+    params: { typed_data: { ...tdPrivy, message: { ...tdPrivy.message, value: "1" } } }, authorization_context: ctx, idempotency_key: sigIdem,
+  }));
   return out;
 }
 

@@ -123,15 +123,17 @@ fn start_vendor_emulator(
     create_private_dir(dir)?;
     let (emu, created) = purser_vendor_emu::Emulator::open(dir).map_err(anyhow::Error::msg)?;
     listener.set_nonblocking(true)?;
-    let running = purser_vendor_emu::spawn(&emu, tokio::net::TcpListener::from_std(listener)?)?;
+    let addr = listener.local_addr()?;
+    // Said before it answers anything.
     tracing::warn!(
-        cdp_base_url = %running.cdp_base_url(),
-        privy_base_url = %running.privy_base_url(),
+        cdp_base_url = %format!("http://{addr}/platform"),
+        privy_base_url = %format!("http://{addr}"),
         accounts = %emu.accounts_path().display(),
         generated_accounts = created,
         "{}",
         purser_vendor_emu::BANNER
     );
+    let running = purser_vendor_emu::spawn(&emu, tokio::net::TcpListener::from_std(listener)?)?;
     Ok(running)
 }
 

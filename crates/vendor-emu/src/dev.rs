@@ -100,12 +100,16 @@ fn dev_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-fn body_json(body: &[u8]) -> Result<Value, Response> {
+/// The body as JSON (`{}` when empty); `None` when it is not JSON.
+fn body_json(body: &[u8]) -> Option<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
+        return Some(json!({}));
     }
-    serde_json::from_slice(body)
-        .map_err(|_| dev_error(StatusCode::BAD_REQUEST, "the body is not JSON"))
+    serde_json::from_slice(body).ok()
+}
+
+fn not_json() -> Response {
+    dev_error(StatusCode::BAD_REQUEST, "the body is not JSON")
 }
 
 async fn health() -> Response {
@@ -117,9 +121,8 @@ async fn grant_delegation(
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = body_json(&body) else {
+        return not_json();
     };
     let now = now_secs();
     let expires = match body.get("expiresAt") {
@@ -165,9 +168,8 @@ async fn revoke_delegation(
 }
 
 async fn cdp_settings(State(emu): State<Arc<Emulator>>, body: axum::body::Bytes) -> Response {
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = body_json(&body) else {
+        return not_json();
     };
     let Some(enabled) = body.get("delegatedSigningEnabled").and_then(Value::as_bool) else {
         return dev_error(
@@ -194,9 +196,8 @@ async fn privy_policy(
     Path(wallet_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = body_json(&body) else {
+        return not_json();
     };
     let Some(deny) = body.get("deny").and_then(Value::as_bool) else {
         return dev_error(StatusCode::BAD_REQUEST, "deny (a boolean) is required");
@@ -212,9 +213,8 @@ async fn privy_policy(
 }
 
 async fn add_fault(State(emu): State<Arc<Emulator>>, body: axum::body::Bytes) -> Response {
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = body_json(&body) else {
+        return not_json();
     };
     let vendor = match body.get("vendor").and_then(Value::as_str).unwrap_or("any") {
         "cdp" => Some(Vendor::Cdp),

@@ -67,7 +67,15 @@ impl Emulator {
     /// Opens (creating when needed) the emulator's state in `dir`. Answers whether fresh
     /// accounts were generated (their secrets are in `dir/accounts.json`).
     pub fn open(dir: &Path) -> Result<(Arc<Emulator>, bool), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        // Private: it holds the emulated accounts' secrets and the users' linked accounts.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
         let (accounts, created) = accounts::load_or_create(dir).map_err(|e| e.to_string())?;
         let store = store::Store::open(dir)?;
         Ok((

@@ -132,11 +132,16 @@ pub struct Replay {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let (master, _) = MasterKey::load_or_create(&dir.join(KEY_FILE))
             .map_err(|e| format!("the emulator key in {}: {e}", dir.display()))?;
-        let conn = Connection::open(dir.join(DB_FILE))
-            .map_err(|e| format!("opening the emulator database: {e}"))?;
+        let path = dir.join(DB_FILE);
+        let conn =
+            Connection::open(&path).map_err(|e| format!("opening the emulator database: {e}"))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("restricting the emulator database: {e}"))?;
+        }
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;")
             .and_then(|_| conn.execute_batch(SCHEMA))
             .map_err(|e| format!("preparing the emulator database: {e}"))?;
