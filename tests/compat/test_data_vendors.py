@@ -393,3 +393,39 @@ def test_a_transient_vendor_error_is_retried(vendors, cdp, privy, vendor):
     finally:
         vendors.clear_faults()
     assert available(vendors, w, user, sid) == "0.90"
+
+
+def test_the_agentcore_sdk_pays_from_a_cdp_wallet(vendors, cdp, anvil_chain, usdc, monkeypatch):
+    """The official SDK's PaymentManager, as AgentCore code calls it (SigV4, userId): a CDP
+    instrument for an email, a session, ProcessPayment, and the proof settles on anvil."""
+    import boto3
+    from bedrock_agentcore.payments import manager as sdk_manager
+    from conftest import CREDS_1
+
+    monkeypatch.setattr(sdk_manager, "DP_ENDPOINT_OVERRIDE", vendors.server.endpoint)
+    session = boto3.Session(aws_access_key_id=CREDS_1.access_key_id,
+                            aws_secret_access_key=CREDS_1.secret_access_key,
+                            region_name="us-east-1")
+    pm = sdk_manager.PaymentManager(payment_manager_arn=cdp.manager_arn,
+                                    region_name="us-east-1", boto3_session=session)
+    user = "sdk-" + uuid.uuid4().hex[:8]
+    inst = pm.create_payment_instrument(
+        payment_connector_id=cdp.connector_id, user_id=user,
+        payment_instrument_type="EMBEDDED_CRYPTO_WALLET",
+        payment_instrument_details={"embeddedCryptoWallet": {
+            "network": "ETHEREUM", "linkedAccounts": linked("email")[0]}})
+    iid = inst["paymentInstrumentId"]
+    anvil_mod.mint(anvil_chain, usdc, wallet_address(inst), 300_000)
+    vendors.grant(iid)
+    sess = pm.create_payment_session(expiry_time_in_minutes=60, user_id=user, limits={
+        "maxSpendAmount": {"value": "2.00", "currency": "USD"}})
+    req = x402_requirement("BASE_SEPOLIA", "2", "250000", random_evm_address())
+    paid = pm.process_payment(
+        payment_session_id=sess["paymentSessionId"], payment_instrument_id=iid,
+        payment_type="CRYPTO_X402", user_id=user,
+        payment_input={"cryptoX402": {"version": "2", "payload": req}})
+    assert paid["status"] == "PROOF_GENERATED"
+    out = paid["paymentOutput"]["cryptoX402"]
+    assert out["payload"]["authorization"]["from"].lower() == wallet_address(inst).lower()
+    settle_on_anvil(anvil_chain, req, out)
+    assert balance(vendors, cdp, user, iid) == 50_000
