@@ -323,7 +323,10 @@ impl DataPlane {
         //    one step (a refused reservation discards the signature: none leaves the
         //    process before its debit is durable).
         let aad = key_aad(&account, &instrument.id);
-        let remote = self.remote_signer(&instrument).await?;
+        let remote = match instrument.holder {
+            WalletHolder::SelfCustody => None, // (no await on the self-custody path)
+            WalletHolder::Vendor { .. } => self.remote_signer(&instrument).await?,
+        };
         let vault_signer = VaultSigner {
             vault: self.vault(),
             aad: &aad,
