@@ -309,6 +309,11 @@ def mint(anvil: Anvil, token: str, to: str, amount: int) -> dict:
     return send_transaction(anvil, token, calldata("mint(address,uint256)", _addr(to) + _uint(amount)))
 
 
+def transfer(anvil: Anvil, token: str, to: str, amount: int, sender: Optional[str] = None) -> dict:
+    """ERC-20/TIP-20 transfer(to, amount) from an unlocked dev account (default: the first)."""
+    return send_transaction(anvil, token, calldata("transfer(address,uint256)", _addr(to) + _uint(amount)), sender)
+
+
 def balance_of(anvil: Anvil, token: str, owner: str) -> int:
     return _decode_uint(eth_call(anvil, token, calldata("balanceOf(address)", _addr(owner))))
 

@@ -737,9 +737,10 @@ class DataServer:
 def start_purser(tmp_dir: Path, *, rpc: dict[str, str], master_key: str | None = None,
                  data_dir: Path | None = None, test_clock: bool = True,
                  extra_env: dict[str, str] | None = None) -> DataServer:
-    """Start a Purser on a free 127.0.0.1 port. `rpc` maps EVERY chain to a loopback URL
-    (BASE_SEPOLIA goes through PURSER_RPC_BASE_SEPOLIA, the others through the config
-    file's [rpc] table) so no request ever leaves this machine."""
+    """Start a Purser on a free 127.0.0.1 port. `rpc` maps EVERY AgentCore chain to a
+    loopback URL (BASE_SEPOLIA goes through PURSER_RPC_BASE_SEPOLIA, the others through the
+    config file's [rpc] table) and the Tempo chains get dead loopback ports (override with
+    `extra_env={"PURSER_RPC_TEMPO_42431": ...}`), so no request ever leaves this machine."""
     assert set(rpc) == {"BASE", "BASE_SEPOLIA", "ETHEREUM", "SOLANA", "SOLANA_DEVNET"}, rpc
     for url in rpc.values():
         assert url.startswith("http://127.0.0.1:"), url
@@ -769,6 +770,9 @@ def start_purser(tmp_dir: Path, *, rpc: dict[str, str], master_key: str | None =
         "PURSER_REGION": REGION,
         "PURSER_MASTER_KEY": master_key,
         "PURSER_RPC_BASE_SEPOLIA": rpc["BASE_SEPOLIA"],
+        # the Tempo chains (MPP `tempo`): dead loopback ports unless extra_env says
+        "PURSER_RPC_TEMPO_4217": dead_url(),
+        "PURSER_RPC_TEMPO_42431": dead_url(),
         "PURSER_RPC_TIMEOUT_SECS": "5",
         # vendor wallet APIs on a closed loopback port: no test ever reaches a real vendor
         # (test_data_vendors.py turns the emulator on, which overrides these)

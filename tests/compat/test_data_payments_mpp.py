@@ -6,8 +6,6 @@ amount. Every refusal consumes no budget."""
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import threading
 import uuid
@@ -26,6 +24,7 @@ from chain_fixtures import (  # noqa: E402
     wallet_address,
 )
 from compat_helpers import expect_validation  # noqa: E402
+from mpp_helpers import credential_json  # noqa: E402
 
 pytest_plugins = ["chain_fixtures"]
 
@@ -75,11 +74,6 @@ def pay_mpp(dp, wallet, user, sid, iid, headers, version="1", **kw):
     return dp.process_payment(userId=user, paymentManagerArn=wallet.manager_arn,
                               paymentSessionId=sid, paymentInstrumentId=iid,
                               paymentType="MPP", paymentInput={"mpp": mpp}, **kw)
-
-
-def credential_json(credential: str) -> dict:
-    b64 = credential.removeprefix("Payment ")
-    return json.loads(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)))
 
 
 def test_mppx_verifies_and_settles_purser_credential(dp, wallet, payer, merchant, anvil_chain,
@@ -138,8 +132,8 @@ def test_every_refusal_names_the_problem_and_costs_nothing(dp, wallet, payer, me
         ([stripe], "1", f"{HEADER}.method", "not supported"),
         ([good.replace('method="evm"', 'method="solana"')], "1", f"{HEADER}.request.currency",
          "not the USDC mint of SOLANA"),
-        ([good.replace('method="evm"', 'method="tempo"')], "1", f"{HEADER}.method",
-         "not supported by this server yet"),
+        ([good.replace('method="evm"', 'method="tempo"')], "1",
+         f"{HEADER}.request.methodDetails.chainId", "must be 4217 (Tempo) or 42431"),
         ([session], "1", f"{HEADER}.intent", "only \"charge\""),
         ([expired], "1", f"{HEADER}.expires", "expired"),
         ([good], "2", "paymentInput.mpp.version", None),

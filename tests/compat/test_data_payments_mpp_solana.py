@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import secrets
 import uuid
-from dataclasses import dataclass
 
 import pytest
 
-pytest.register_assert_rewrite("chain_fixtures", "svm_fixtures")
+pytest.register_assert_rewrite("chain_fixtures", "svm_fixtures", "mpp_helpers")
 
 from chain_fixtures import (  # noqa: E402
     create_instrument,
@@ -28,12 +26,20 @@ from chain_fixtures import (  # noqa: E402
     wallet_address,
 )
 from compat_helpers import expect_validation  # noqa: E402
+from mpp_helpers import (  # noqa: E402
+    HEADER,
+    REQ,
+    Payer,
+    available,
+    credential_json,
+    edited,
+    pay_mpp,
+    request_of,
+)
 from svm_fixtures import random_solana_address  # noqa: E402
 
 pytest_plugins = ["chain_fixtures", "svm_fixtures"]
 
-HEADER = "paymentInput.mpp.wwwAuthenticateHeaders[0]"
-REQ = f"{HEADER}.request"
 CAIP2 = {"SOLANA": "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
          "SOLANA_DEVNET": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"}
 
@@ -70,21 +76,6 @@ class Merchant:
         return self.chain.balance(self.recipient, self.chain_name)
 
 
-@dataclass
-class Payer:
-    user: str
-    instrument: dict
-    session_id: str
-
-    @property
-    def iid(self) -> str:
-        return self.instrument["paymentInstrumentId"]
-
-    @property
-    def address(self) -> str:
-        return wallet_address(self.instrument)
-
-
 @pytest.fixture
 def make_payer(sdp, swallet, svm_chain):
     def make(chain: str = "SOLANA_DEVNET", funds: int = 1_000_000, network: str = "SOLANA",
@@ -99,36 +90,6 @@ def make_payer(sdp, swallet, svm_chain):
         return Payer(user, inst, sess["paymentSessionId"])
 
     return make
-
-
-def pay_mpp(sdp, swallet, p: Payer, headers, version="1", buyer_pays=None, **kw):
-    mpp = {"version": version, "wwwAuthenticateHeaders": headers}
-    if buyer_pays is not None:
-        mpp["buyerPaysGasFees"] = buyer_pays
-    return sdp.process_payment(userId=p.user, paymentManagerArn=swallet.manager_arn,
-                               paymentSessionId=p.session_id, paymentInstrumentId=p.iid,
-                               paymentType="MPP", paymentInput={"mpp": mpp}, **kw)
-
-
-def available(sdp, swallet, p: Payer) -> str:
-    s = sdp.get_payment_session(userId=p.user, paymentManagerArn=swallet.manager_arn,
-                                paymentSessionId=p.session_id)["paymentSession"]
-    return s["availableLimits"]["availableSpendAmount"]["value"]
-
-
-def credential_json(credential: str) -> dict:
-    b64 = credential.removeprefix("Payment ")
-    return json.loads(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)))
-
-
-def request_of(header: str) -> dict:
-    raw = re.search(r'request="([^"]+)"', header).group(1)
-    return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-
-
-def with_request(header: str, request: dict) -> str:
-    raw = base64.urlsafe_b64encode(json.dumps(request).encode()).decode().rstrip("=")
-    return re.sub(r'request="[^"]+"', f'request="{raw}"', header)
 
 
 def test_merchant_verifies_cosigns_and_settles_purser_transaction(sdp, swallet, make_payer,
@@ -223,38 +184,23 @@ def test_every_refusal_names_the_problem_and_costs_nothing(sdp, swallet, make_pa
     p = make_payer()
     merchant = Merchant(svm_chain)
     good = merchant.challenge("250000")
-    req = request_of(good)
-
-    def edited(**changes):
-        r = json.loads(json.dumps(req))
-        for path, value in changes.items():
-            target = r
-            *parents, leaf = path.split("__")
-            for k in parents:
-                target = target[k]
-            if value is None:
-                target.pop(leaf, None)
-            else:
-                target[leaf] = value
-        return with_request(good, r)
-
     cases = [
-        (edited(currency="sol"), f"{REQ}.currency", "native SOL"),
-        (edited(currency="EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"), f"{REQ}.currency",
+        (edited(good, currency="sol"), f"{REQ}.currency", "native SOL"),
+        (edited(good, currency="EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"), f"{REQ}.currency",
          "not the USDC mint of SOLANA_DEVNET"),
-        (edited(amount="0"), f"{REQ}.amount", "greater than 0"),
-        (edited(recipient="nope"), f"{REQ}.recipient", "not a Solana address"),
-        (edited(methodDetails__network="testnet"), f"{REQ}.methodDetails.network", None),
-        (edited(methodDetails__decimals=9), f"{REQ}.methodDetails.decimals", "must be 6"),
-        (edited(methodDetails__splits=[{"recipient": merchant.recipient, "amount": "1"}]),
+        (edited(good, amount="0"), f"{REQ}.amount", "greater than 0"),
+        (edited(good, recipient="nope"), f"{REQ}.recipient", "not a Solana address"),
+        (edited(good, methodDetails__network="testnet"), f"{REQ}.methodDetails.network", None),
+        (edited(good, methodDetails__decimals=9), f"{REQ}.methodDetails.decimals", "must be 6"),
+        (edited(good, methodDetails__splits=[{"recipient": merchant.recipient, "amount": "1"}]),
          f"{REQ}.methodDetails.splits", "not supported"),
-        (edited(methodDetails__confidential=True), f"{REQ}.methodDetails.confidential", None),
-        (edited(methodDetails__feePayerKey=None), f"{REQ}.methodDetails.feePayerKey",
+        (edited(good, methodDetails__confidential=True), f"{REQ}.methodDetails.confidential", None),
+        (edited(good, methodDetails__feePayerKey=None), f"{REQ}.methodDetails.feePayerKey",
          "is required"),
-        (edited(methodDetails__feePayerKey=p.address), f"{REQ}.methodDetails.feePayerKey",
+        (edited(good, methodDetails__feePayerKey=p.address), f"{REQ}.methodDetails.feePayerKey",
          "the paying wallet itself"),
-        (good.replace('method="solana"', 'method="tempo"'), f"{HEADER}.method",
-         "not supported by this server yet"),
+        (good.replace('method="solana"', 'method="tempo"'), f"{REQ}.currency",
+         "not a USD stablecoin this server pays on TEMPO_4217"),
         (merchant.challenge("250000", expires="2020-01-01T00:00:00.000Z"),
          f"{HEADER}.expires", "expired"),
     ]

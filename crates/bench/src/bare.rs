@@ -386,6 +386,7 @@ fn kind_costs(
     if let Some(url) = rpc_url {
         config = config
             .with_url(Chain::SolanaDevnet, url)
+            .and_then(|c| c.with_url(Chain::TempoModerato, url))
             .context("the RPC stand-in's URL")?;
     }
     let chains = BalanceReader::new(config).context("an RPC client")?;

@@ -4,7 +4,9 @@
 //!
 //! Every input pays one atomic unit of USDC (0.000001 USD), so a 10000 USD session covers
 //! 10^10 payments. None needs a chain but `exact-svm`, whose build reads a recent
-//! blockhash from the Solana devnet RPC: the bench serves one on 127.0.0.1 ([`crate::rpc`]).
+//! blockhash from the Solana devnet RPC, and `mpp-tempo`, whose build reads a gas
+//! estimate and fees from the Tempo Moderato RPC: the bench answers both on 127.0.0.1
+//! ([`crate::rpc`]).
 use base64::Engine as _;
 use purser_chain::Chain;
 use purser_chain::payment::PaymentInput;
@@ -28,6 +30,8 @@ pub enum PayKind {
     MppEvm,
     /// MPP `solana` charge on Solana devnet, sponsored fee, recentBlockhash in the challenge.
     MppSolana,
+    /// MPP `tempo` charge on Tempo Moderato (42431), sponsored fee, pathUSD.
+    MppTempo,
 }
 
 pub const PAYEE_EVM: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
@@ -63,6 +67,7 @@ impl PayKind {
             PayKind::ExactSvm => "exact-svm",
             PayKind::MppEvm => "mpp-evm",
             PayKind::MppSolana => "mpp-solana",
+            PayKind::MppTempo => "mpp-tempo",
         }
     }
 
@@ -87,11 +92,20 @@ impl PayKind {
             PayKind::MppSolana => {
                 "MPP `solana` charge on Solana devnet (challenge parse, v0 transaction message + ed25519, credential; recentBlockhash in the challenge, so no chain call), Solana instruments"
             }
+            PayKind::MppTempo => {
+                "MPP `tempo` charge on Tempo Moderato (challenge parse, gas estimate and fees read per payment from the bench's loopback RPC, Tempo transaction + secp256k1, credential), Ethereum instruments"
+            }
         }
     }
 
     pub fn is_solana(self) -> bool {
         matches!(self, PayKind::ExactSvm | PayKind::MppSolana)
+    }
+
+    /// Whether the server reads a chain for each payment of this kind (through the bench's
+    /// loopback RPC stand-in).
+    pub fn reads_chain(self) -> bool {
+        matches!(self, PayKind::ExactSvm | PayKind::MppTempo)
     }
 
     /// The `network` of the instruments that pay this kind.
@@ -125,7 +139,7 @@ impl PayKind {
                 "payTo": payee_solana(), "maxTimeoutSeconds": 300,
                 "extra": {"feePayer": fee_payer_solana()}
             })),
-            PayKind::MppEvm | PayKind::MppSolana => None,
+            PayKind::MppEvm | PayKind::MppSolana | PayKind::MppTempo => None,
         }
     }
 
@@ -149,6 +163,14 @@ impl PayKind {
                     "methodDetails": {"network": "devnet", "decimals": 6, "feePayer": true,
                                       "feePayerKey": fee_payer_solana(),
                                       "recentBlockhash": blockhash()}
+                }),
+            ),
+            PayKind::MppTempo => (
+                "tempo",
+                json!({
+                    "amount": "1", "currency": Chain::TempoModerato.usdc_address(),
+                    "recipient": PAYEE_EVM,
+                    "methodDetails": {"chainId": 42431, "feePayer": true}
                 }),
             ),
             _ => return None,

@@ -322,9 +322,9 @@ async fn run_mode(
     // Facts (and the date) of the moment the measurements start.
     let machine = report::Machine::collect(tmp.path());
 
-    // The Solana RPC stand-in (exact-svm builds read a blockhash from it, in the bare
-    // costs and in the server).
-    let rpc = if args.kind == kinds::PayKind::ExactSvm && args.instruments.is_none() {
+    // The RPC stand-in (exact-svm builds read a blockhash from it, mpp-tempo builds a gas
+    // estimate and fees, in the bare costs and in the server).
+    let rpc = if args.kind.reads_chain() && args.instruments.is_none() {
         Some(rpc::start(kinds::blockhash()).await?)
     } else {
         None
@@ -360,7 +360,13 @@ async fn run_mode(
         log_filter: args.server_log.clone(),
         env: rpc_url
             .iter()
-            .map(|u| ("PURSER_RPC_SOLANA_DEVNET".to_string(), u.clone()))
+            .flat_map(|u| {
+                [
+                    purser_chain::Chain::SolanaDevnet,
+                    purser_chain::Chain::TempoModerato,
+                ]
+                .map(|c| (c.rpc_env_var().to_string(), u.clone()))
+            })
             .collect(),
     };
     let mut stores = Stores {

@@ -1,6 +1,8 @@
-//! A Solana JSON-RPC stand-in on 127.0.0.1 for `--kind exact-svm`: every request (keep-alive
-//! HTTP/1.1, one JSON-RPC call per POST) is answered with a `getLatestBlockhash` result
-//! carrying [`crate::kinds::blockhash`]. It runs in the bench process (its CPU counts as
+//! A JSON-RPC stand-in on 127.0.0.1 for `--kind exact-svm` and `--kind mpp-tempo`: every
+//! request (keep-alive HTTP/1.1, one JSON-RPC call per POST) is answered by its method:
+//! `eth_estimateGas` 84000, `eth_maxPriorityFeePerGas` 1 gwei, `eth_feeHistory` a base fee
+//! of 20 gwei (a Tempo charge), anything else a `getLatestBlockhash` result carrying
+//! [`crate::kinds::blockhash`]. It runs in the bench process (its CPU counts as
 //! the client's, not the server's) and counts the calls it served.
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,16 +73,20 @@ async fn serve(mut s: TcpStream, blockhash: String, calls: Arc<AtomicU64>) {
                 Ok(_) => {}
             }
         }
-        let id = serde_json::from_slice::<Value>(&buf[head_end..head_end + len])
-            .ok()
-            .and_then(|v| v.get("id").cloned())
-            .unwrap_or(Value::Null);
+        let request =
+            serde_json::from_slice::<Value>(&buf[head_end..head_end + len]).unwrap_or(Value::Null);
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
         buf.drain(..head_end + len);
         calls.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"jsonrpc": "2.0", "id": id, "result": {
-            "context": {"slot": 1, "apiVersion": "2.0.0"},
-            "value": {"blockhash": blockhash, "lastValidBlockHeight": 1000}}})
-        .to_string();
+        let result = match request.get("method").and_then(Value::as_str) {
+            Some("eth_estimateGas") => json!("0x14820"),
+            Some("eth_maxPriorityFeePerGas") => json!("0x3b9aca00"),
+            Some("eth_feeHistory") => json!({"oldestBlock": "0x1", "gasUsedRatio": [0.5],
+                "baseFeePerGas": ["0x4a817c800", "0x4a817c800"]}),
+            _ => json!({"context": {"slot": 1, "apiVersion": "2.0.0"},
+                "value": {"blockhash": blockhash, "lastValidBlockHeight": 1000}}),
+        };
+        let body = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
         let reply = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()

@@ -6,8 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A chain accepted by `GetPaymentInstrumentBalance` (`chain`) and used by x402
-/// payments. The wire name ([`Chain::as_str`]) is the AgentCore enum value.
+/// A chain Purser pays on. The first five ([`Chain::ALL`]) are the AgentCore
+/// `BlockchainChainId` values accepted by `GetPaymentInstrumentBalance` (`chain`), whose
+/// wire name ([`Chain::as_str`]) is the enum value. The Tempo chains
+/// ([`Chain::TEMPO`]) are not in that enum: they are reached only by MPP `tempo`
+/// challenges, which name them by EVM chain id, and are named `TEMPO_<chain id>` here
+/// (configuration keys, error messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Chain {
     /// Base mainnet (EVM chain id 8453).
@@ -20,6 +24,10 @@ pub enum Chain {
     Solana,
     /// Solana devnet.
     SolanaDevnet,
+    /// Tempo mainnet (EVM chain id 4217); MPP `tempo` only.
+    Tempo,
+    /// Tempo testnet "Moderato" (EVM chain id 42431); MPP `tempo` only.
+    TempoModerato,
 }
 
 /// The family of a chain: how addresses look and how balances are read.
@@ -60,7 +68,8 @@ pub struct Eip712Domain {
 pub const USDC_DECIMALS: u8 = 6;
 
 impl Chain {
-    /// Every chain, in declaration order.
+    /// The AgentCore chains (`BlockchainChainId`), in declaration order; see also
+    /// [`Chain::EVERY`].
     pub const ALL: [Chain; 5] = [
         Chain::Base,
         Chain::BaseSepolia,
@@ -69,8 +78,23 @@ impl Chain {
         Chain::SolanaDevnet,
     ];
 
+    /// The Tempo chains (not AgentCore `BlockchainChainId` values; MPP `tempo` only).
+    pub const TEMPO: [Chain; 2] = [Chain::Tempo, Chain::TempoModerato];
+
+    /// Every chain: [`Chain::ALL`] then [`Chain::TEMPO`] (the RPC table's rows).
+    pub const EVERY: [Chain; 7] = [
+        Chain::Base,
+        Chain::BaseSepolia,
+        Chain::Ethereum,
+        Chain::Solana,
+        Chain::SolanaDevnet,
+        Chain::Tempo,
+        Chain::TempoModerato,
+    ];
+
     /// The AgentCore wire name: `"BASE"`, `"BASE_SEPOLIA"`, `"ETHEREUM"`,
-    /// `"SOLANA"` or `"SOLANA_DEVNET"`.
+    /// `"SOLANA"` or `"SOLANA_DEVNET"`; for Tempo, Purser's own `"TEMPO_4217"` and
+    /// `"TEMPO_42431"` (keyed by chain id: AgentCore has no Tempo chain value).
     pub const fn as_str(self) -> &'static str {
         match self {
             Chain::Base => "BASE",
@@ -78,12 +102,27 @@ impl Chain {
             Chain::Ethereum => "ETHEREUM",
             Chain::Solana => "SOLANA",
             Chain::SolanaDevnet => "SOLANA_DEVNET",
+            Chain::Tempo => "TEMPO_4217",
+            Chain::TempoModerato => "TEMPO_42431",
         }
     }
 
-    /// Parses the AgentCore wire name (exact, case-sensitive).
+    /// Parses the AgentCore wire name (exact, case-sensitive); never a Tempo chain.
     pub fn parse(s: &str) -> Option<Chain> {
         Chain::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Parses a name of the RPC configuration (`[rpc]` keys): a wire name or
+    /// `TEMPO_4217` / `TEMPO_42431`.
+    pub fn parse_config_name(s: &str) -> Option<Chain> {
+        Chain::EVERY.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Looks a Tempo chain up by its EVM chain id (4217, 42431).
+    pub fn from_tempo_chain_id(id: u64) -> Option<Chain> {
+        Chain::TEMPO
+            .into_iter()
+            .find(|c| c.evm_chain_id() == Some(id))
     }
 
     /// Looks a chain up by its x402 v1 network name (`"base-sepolia"`, ...).
@@ -112,17 +151,23 @@ impl Chain {
     /// The chain's family.
     pub const fn family(self) -> Family {
         match self {
-            Chain::Base | Chain::BaseSepolia | Chain::Ethereum => Family::Ethereum,
+            Chain::Base
+            | Chain::BaseSepolia
+            | Chain::Ethereum
+            | Chain::Tempo
+            | Chain::TempoModerato => Family::Ethereum,
             Chain::Solana | Chain::SolanaDevnet => Family::Solana,
         }
     }
 
-    /// The EVM chain id (8453, 84532, 1); `None` for Solana chains.
+    /// The EVM chain id (8453, 84532, 1, 4217, 42431); `None` for Solana chains.
     pub const fn evm_chain_id(self) -> Option<u64> {
         match self {
             Chain::Base => Some(8453),
             Chain::BaseSepolia => Some(84532),
             Chain::Ethereum => Some(1),
+            Chain::Tempo => Some(4217),
+            Chain::TempoModerato => Some(42431),
             Chain::Solana | Chain::SolanaDevnet => None,
         }
     }
@@ -135,12 +180,17 @@ impl Chain {
             Chain::Ethereum => "eip155:1",
             Chain::Solana => "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
             Chain::SolanaDevnet => "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
+            Chain::Tempo => "eip155:4217",
+            Chain::TempoModerato => "eip155:42431",
         }
     }
 
-    /// The x402 v1 network name.
+    /// The x402 v1 network name (Tempo: a name of this server's own; x402 is not paid
+    /// on Tempo, and no lookup finds these).
     pub const fn x402_v1_network(self) -> &'static str {
         match self {
+            Chain::Tempo => "tempo",
+            Chain::TempoModerato => "tempo-moderato",
             Chain::Base => "base",
             Chain::BaseSepolia => "base-sepolia",
             Chain::Ethereum => "ethereum",
@@ -150,9 +200,12 @@ impl Chain {
     }
 
     /// The canonical USDC contract address (EVM, EIP-55 checksummed) or mint
-    /// (Solana, base58).
+    /// (Solana, base58). Tempo: the TIP-20 USDC (bridged USDC.e) on mainnet, pathUSD on
+    /// Moderato (the default currency of each chain in the reference SDK, mppx).
     pub const fn usdc_address(self) -> &'static str {
         match self {
+            Chain::Tempo => "0x20C000000000000000000000b9537d11c60E8b50",
+            Chain::TempoModerato => "0x20c0000000000000000000000000000000000000",
             Chain::Base => "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
             Chain::BaseSepolia => "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
             Chain::Ethereum => "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
@@ -172,7 +225,7 @@ impl Chain {
                 name: "USDC",
                 version: "2",
             }),
-            Chain::Solana | Chain::SolanaDevnet => None,
+            Chain::Solana | Chain::SolanaDevnet | Chain::Tempo | Chain::TempoModerato => None,
         }
     }
 
@@ -189,6 +242,8 @@ impl Chain {
             Chain::Ethereum => "PURSER_RPC_ETHEREUM",
             Chain::Solana => "PURSER_RPC_SOLANA",
             Chain::SolanaDevnet => "PURSER_RPC_SOLANA_DEVNET",
+            Chain::Tempo => "PURSER_RPC_TEMPO_4217",
+            Chain::TempoModerato => "PURSER_RPC_TEMPO_42431",
         }
     }
 
@@ -202,6 +257,8 @@ impl Chain {
             Chain::Ethereum => "https://ethereum-rpc.publicnode.com",
             Chain::Solana => "https://api.mainnet-beta.solana.com",
             Chain::SolanaDevnet => "https://api.devnet.solana.com",
+            Chain::Tempo => "https://rpc.tempo.xyz",
+            Chain::TempoModerato => "https://rpc.moderato.tempo.xyz",
         }
     }
 

@@ -42,20 +42,21 @@ pub enum ConfigError {
     Client(String),
 }
 
-/// Per-chain JSON-RPC URLs and the request timeout.
+/// Per-chain JSON-RPC URLs and the request timeout: one per [`Chain::EVERY`] (the
+/// AgentCore chains and the Tempo chains of MPP `tempo`, `PURSER_RPC_TEMPO_<chain id>`).
 ///
 /// [`RpcConfig::default`] uses each chain's [`Chain::default_rpc_url`] and
 /// [`DEFAULT_TIMEOUT`]. `Debug` shows only redacted URLs.
 #[derive(Clone)]
 pub struct RpcConfig {
-    urls: [Url; 5],
+    urls: [Url; 7],
     timeout: Duration,
 }
 
 impl Default for RpcConfig {
     fn default() -> RpcConfig {
         RpcConfig {
-            urls: Chain::ALL.map(|c| {
+            urls: Chain::EVERY.map(|c| {
                 Url::parse(c.default_rpc_url()).expect("built-in default RPC URLs are valid")
             }),
             timeout: DEFAULT_TIMEOUT,
@@ -78,7 +79,7 @@ impl RpcConfig {
     /// Apply a configuration file's map first and the environment last to let
     /// the environment win.
     pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        for chain in Chain::ALL {
+        for chain in Chain::EVERY {
             let var = chain.rpc_env_var();
             if let Some(value) = get(var).filter(|v| !v.trim().is_empty()) {
                 self.urls[chain.index()] = parse_url(chain, var, value.trim())?;
@@ -163,7 +164,7 @@ impl RpcConfig {
 impl fmt::Debug for RpcConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
-        for chain in Chain::ALL {
+        for chain in Chain::EVERY {
             map.entry(&chain.as_str(), &self.redacted_url(chain));
         }
         map.entry(&"timeout", &self.timeout);
@@ -217,7 +218,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = RpcConfig::default();
-        for chain in Chain::ALL {
+        for chain in Chain::EVERY {
             assert_eq!(c.url(chain).trim_end_matches('/'), chain.default_rpc_url());
         }
         assert_eq!(c.timeout(), Duration::from_secs(10));
@@ -228,9 +229,15 @@ mod tests {
         let c = RpcConfig::from_env(&env(&[
             ("PURSER_RPC_BASE_SEPOLIA", "http://127.0.0.1:8545"),
             ("PURSER_RPC_SOLANA", ""),
+            ("PURSER_RPC_TEMPO_42431", "http://127.0.0.1:9545"),
             ("PURSER_RPC_TIMEOUT_SECS", "3"),
         ]))
         .unwrap();
+        assert_eq!(c.url(Chain::TempoModerato), "http://127.0.0.1:9545/");
+        assert_eq!(
+            c.url(Chain::Tempo).trim_end_matches('/'),
+            "https://rpc.tempo.xyz"
+        );
         assert_eq!(c.url(Chain::BaseSepolia), "http://127.0.0.1:8545/");
         assert_eq!(
             c.url(Chain::Solana).trim_end_matches('/'),

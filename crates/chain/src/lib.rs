@@ -16,6 +16,12 @@
 //! | `SOLANA` | `SOLANA` | - | `solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp` | `solana` | `EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v` | - | `PURSER_RPC_SOLANA` |
 //! | `SOLANA_DEVNET` | `SOLANA` | - | `solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1` | `solana-devnet` | `4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU` | - | `PURSER_RPC_SOLANA_DEVNET` |
 //!
+//! Beside them, [`Chain::TEMPO`]: Tempo (`TEMPO_4217`, chain id 4217) and Tempo Moderato
+//! (`TEMPO_42431`, 42431), which AgentCore's enum does not have. They are paid only by
+//! MPP `tempo` challenges (which name them by chain id), with RPC URLs from
+//! `PURSER_RPC_TEMPO_4217` / `PURSER_RPC_TEMPO_42431`; no wire-name, x402 or EVM-USDC
+//! lookup finds them ([`Chain::from_tempo_chain_id`], [`Chain::parse_config_name`] do).
+//!
 //! Lookups: [`Chain::parse`] (wire name), [`Chain::from_x402_v1_network`],
 //! [`Chain::from_caip2`], [`Chain::from_x402_network`] (either) and
 //! [`Chain::from_evm_chain_id`]. `Chain` serializes as its wire name.

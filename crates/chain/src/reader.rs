@@ -304,12 +304,22 @@ impl BalanceReader {
         to: &[u8; 20],
         data: &[u8],
     ) -> Result<u64, ChainError> {
+        self.evm_estimate_gas_of(
+            chain,
+            json!({ "from": hex0x(from), "to": hex0x(to), "data": hex0x(data) }),
+        )
+        .await
+    }
+
+    /// `eth_estimateGas(request)` of a transaction request given as JSON (a Tempo
+    /// transaction's `calls`, `nonceKey`, `validBefore`, ...).
+    pub async fn evm_estimate_gas_of(
+        &self,
+        chain: Chain,
+        request: serde_json::Value,
+    ) -> Result<u64, ChainError> {
         let q: String = self
-            .call(
-                chain,
-                "eth_estimateGas",
-                json!([{ "from": hex0x(from), "to": hex0x(to), "data": hex0x(data) }]),
-            )
+            .call(chain, "eth_estimateGas", json!([request]))
             .await?;
         self.quantity_u64(chain, &q)
     }

@@ -191,3 +191,45 @@ fn address_validation() {
     assert!(!Chain::Solana.is_valid_address("0x1111111111111111111111111111111111111111"));
     assert!(!Chain::SolanaDevnet.is_valid_address("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DAl"));
 }
+
+/// The Tempo chains (MPP `tempo` only): not AgentCore chain values, so no wire name,
+/// x402 network or EVM-USDC lookup finds them; they are named and configured by chain id.
+#[test]
+fn tempo_chains_are_keyed_by_chain_id_and_reached_only_through_it() {
+    for (chain, id, name, pay_token) in [
+        (
+            Chain::Tempo,
+            4217,
+            "TEMPO_4217",
+            "0x20C000000000000000000000b9537d11c60E8b50",
+        ),
+        (
+            Chain::TempoModerato,
+            42431,
+            "TEMPO_42431",
+            "0x20c0000000000000000000000000000000000000",
+        ),
+    ] {
+        assert!(Chain::TEMPO.contains(&chain) && Chain::EVERY.contains(&chain));
+        assert!(!Chain::ALL.contains(&chain));
+        assert_eq!(chain.as_str(), name);
+        assert_eq!(chain.family(), Family::Ethereum);
+        assert_eq!(chain.evm_chain_id(), Some(id));
+        assert_eq!(chain.caip2(), format!("eip155:{id}"));
+        assert_eq!(chain.usdc_address(), pay_token);
+        assert_eq!(chain.usdc_eip712_domain(), None);
+        assert_eq!(chain.rpc_env_var(), format!("PURSER_RPC_{name}"));
+        assert_eq!(Chain::from_tempo_chain_id(id), Some(chain));
+        assert_eq!(Chain::parse_config_name(name), Some(chain));
+        // not an AgentCore chain: GetPaymentInstrumentBalance and x402 never see it
+        assert_eq!(Chain::parse(name), None);
+        assert!(name.parse::<Chain>().is_err());
+        assert_eq!(Chain::from_evm_chain_id(id), None);
+        assert_eq!(Chain::from_caip2(chain.caip2()), None);
+        assert_eq!(Chain::from_x402_network(chain.x402_v1_network()), None);
+    }
+    assert_eq!(Chain::from_tempo_chain_id(8453), None);
+    for chain in Chain::ALL {
+        assert_eq!(Chain::parse_config_name(chain.as_str()), Some(chain));
+    }
+}

@@ -267,9 +267,9 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         .map(Secret::new);
     let mut rpc_urls = std::collections::HashMap::new();
     for (name, url) in &file.rpc {
-        let chain = purser_chain::Chain::parse(name).with_context(|| {
+        let chain = purser_chain::Chain::parse_config_name(name).with_context(|| {
             format!(
-                "[rpc] {name}: not a chain (BASE, BASE_SEPOLIA, ETHEREUM, SOLANA, SOLANA_DEVNET)"
+                "[rpc] {name}: not a chain (BASE, BASE_SEPOLIA, ETHEREUM, SOLANA, SOLANA_DEVNET, TEMPO_4217, TEMPO_42431)"
             )
         })?;
         rpc_urls.insert(chain, url.clone());
@@ -561,6 +561,29 @@ account_id = "222222222222"
         assert_eq!(root.account_id, "333333333333");
         assert_eq!(c.extra_credentials.len(), 1);
         assert_eq!(c.extra_credentials[0].account_id, "222222222222");
+    }
+
+    #[test]
+    fn tempo_rpc_urls_are_keyed_by_chain_id_in_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(
+            &file,
+            "[rpc]\nTEMPO_42431 = \"http://127.0.0.1:9001\"\nTEMPO_4217 = \"http://127.0.0.1:9002\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let env = env_of(&[("PURSER_RPC_TEMPO_4217", "http://127.0.0.1:9003")]);
+        let c = resolve(&args, &env).unwrap();
+        use purser_chain::Chain;
+        assert_eq!(c.rpc.url(Chain::TempoModerato), "http://127.0.0.1:9001/");
+        assert_eq!(c.rpc.url(Chain::Tempo), "http://127.0.0.1:9003/");
+        std::fs::write(&file, "[rpc]\nTEMPO = \"http://127.0.0.1:9001\"\n").unwrap();
+        let e = resolve(&args, &env_of(&[])).unwrap_err().to_string();
+        assert!(e.contains("TEMPO_42431"), "{e}");
     }
 
     #[test]

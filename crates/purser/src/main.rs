@@ -33,7 +33,8 @@ enum Command {
     /// PURSER_ACCOUNT_ID (the root credential; generated into the data dir when unset),
     /// PURSER_MASTER_KEY (base64 of 32 bytes; generated into the data dir when unset),
     /// PURSER_RPC_BASE, PURSER_RPC_BASE_SEPOLIA, PURSER_RPC_ETHEREUM, PURSER_RPC_SOLANA,
-    /// PURSER_RPC_SOLANA_DEVNET (chain JSON-RPC URLs; public endpoints by default),
+    /// PURSER_RPC_SOLANA_DEVNET, PURSER_RPC_TEMPO_4217, PURSER_RPC_TEMPO_42431 (chain
+    /// JSON-RPC URLs; public endpoints by default),
     /// PURSER_RPC_TIMEOUT_SECS (default 10), PURSER_LOG (log filter, default info). Flags
     /// beat environment variables, which beat the --config file, which beats the defaults.
     /// PURSER_VENDOR_EMULATOR=1 (or --vendor-emulator) also runs the vendor emulator, a

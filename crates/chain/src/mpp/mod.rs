@@ -26,9 +26,11 @@
 //!   (pull mode, credential type `transaction`), the merchant's `feePayerKey` as fee payer
 //!   (or, with `buyerPaysGasFees: true` on a challenge that does not sponsor fees, the
 //!   wallet itself).
-//! * `tempo`: refused as not supported yet (a Tempo charge is a Tempo transaction, type
-//!   0x76 with an expiring nonce and fee-payer mode, of a TIP-20 transfer on Tempo, a
-//!   chain this server has no RPC for).
+//! * `tempo` ([`tempo`]): a Tempo transaction (type `0x76`, expiring nonce) of one TIP-20
+//!   `transferWithMemo` of the challenge's USD stablecoin on Tempo (chain id 4217) or
+//!   Tempo Moderato (42431), credential type `transaction`, the memo binding it to the
+//!   challenge; the sponsored (`feePayer: true`) form goes in the fee-payer envelope
+//!   `0x78`.
 //!
 //! Every problem is an [`InputError`] naming the request path
 //! (`paymentInput.mpp.wwwAuthenticateHeaders[0]`, `...request.amount`, ...) and consumes
@@ -36,6 +38,7 @@
 
 mod evm;
 pub mod solana;
+pub mod tempo;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -125,12 +128,7 @@ pub(crate) fn parse_requirement(
     match challenge.method.as_str() {
         "evm" => evm::parse(challenge),
         "solana" => solana::parse(challenge, buyer_pays_gas_fees),
-        "tempo" => Err(err(
-            format!("{HEADER}.method"),
-            format!(
-                "{HEADER}.method \"tempo\" is not supported by this server yet: it does not sign Tempo (type 0x76) transactions of TIP-20 tokens; use \"evm\" or \"solana\""
-            ),
-        )),
+        "tempo" => tempo::parse(challenge, buyer_pays_gas_fees),
         other => Err(err(
             format!("{HEADER}.method"),
             format!(

@@ -115,8 +115,8 @@ fn every_malformed_challenge_is_refused_naming_what_is_wrong() {
         ),
         (
             good.replace("method=\"evm\"", "method=\"tempo\""),
-            "paymentInput.mpp.wwwAuthenticateHeaders[0].method",
-            "not supported by this server yet",
+            "paymentInput.mpp.wwwAuthenticateHeaders[0].request.methodDetails.chainId",
+            "must be 4217 (Tempo) or 42431",
         ),
         (format!("{good}, id=\"again\""), HEADER, "appears twice"),
         (

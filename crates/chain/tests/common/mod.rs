@@ -140,7 +140,7 @@ pub fn closed_port_url() -> String {
 pub fn reader_for(chain: Chain, url: &str, timeout: Duration) -> BalanceReader {
     let closed = closed_port_url();
     let mut config = RpcConfig::default().with_timeout(timeout);
-    for c in Chain::ALL {
+    for c in Chain::EVERY {
         config.set_url(c, &closed).unwrap();
     }
     config.set_url(chain, url).unwrap();
