@@ -774,6 +774,10 @@ def start_purser(tmp_dir: Path, *, rpc: dict[str, str], master_key: str | None =
         "PURSER_RPC_TEMPO_4217": dead_url(),
         "PURSER_RPC_TEMPO_42431": dead_url(),
         "PURSER_RPC_TIMEOUT_SECS": "5",
+        # vendor wallet APIs on a closed loopback port: no test ever reaches a real vendor
+        # (test_data_vendors.py turns the emulator on, which overrides these)
+        "PURSER_CDP_BASE_URL": dead_url() + "/platform",
+        "PURSER_PRIVY_BASE_URL": dead_url(),
     })
     env.update(extra_env or {})
     log_file = open(log_path, "ab")

@@ -223,6 +223,9 @@ def purser(tmp_path_factory) -> PurserServer:
         "PURSER_SECRET_ACCESS_KEY": CREDS_1.secret_access_key,
         "PURSER_ACCOUNT_ID": CREDS_1.account_id,
         "PURSER_REGION": REGION,
+        # vendor wallet APIs on a closed loopback port: no test reaches a real vendor
+        "PURSER_CDP_BASE_URL": f"http://127.0.0.1:{_free_port()}/platform",
+        "PURSER_PRIVY_BASE_URL": f"http://127.0.0.1:{_free_port()}",
     })
 
     proc = None

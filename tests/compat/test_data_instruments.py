@@ -448,14 +448,16 @@ def test_instrument_id_validation(dp_nv, wallet, user, bad_id):
         field="paymentInstrumentId")
 
 
-def test_coinbase_connector_cannot_hold_instruments_yet(dp, cp, wallet, user):
+def test_a_coinbase_instrument_needs_an_email_or_sms_linked_account(dp, cp, wallet, user):
+    """The vendor keys its users by the linked account: without one, a ValidationException
+    naming linkedAccounts, nothing created (test_data_vendors.py drives real ones)."""
     arn = create_provider(cp, vendor="CoinbaseCDP")["credentialProviderArn"]
     conn = new_connector(cp, wallet.manager_id, type_="CoinbaseCDP",
                             configs=provider_config("coinbaseCDP", arn))["paymentConnectorId"]
     err = expect_validation(lambda: create_instrument(dp, wallet, user, connector_id=conn),
-                            field="paymentConnectorId")
+                            field="paymentInstrumentDetails.embeddedCryptoWallet.linkedAccounts")
     message = err.response["Error"]["Message"]
-    assert "CoinbaseCDP" in message and "cannot hold" in message, message
+    assert "CoinbaseCDP" in message and "email or sms" in message, message
     assert list_ids(dp, wallet, user)[0] == []
 
 

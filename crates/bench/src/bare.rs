@@ -314,8 +314,16 @@ struct VaultSigner<'a> {
     sealed_key: &'a [u8],
 }
 
+#[async_trait::async_trait]
 impl PayerSigner for VaultSigner<'_> {
-    fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
+    async fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
+        self.sign_now(what)
+    }
+}
+
+impl VaultSigner<'_> {
+    /// What the ledger does for a self-custody payment (synchronous, on its own thread).
+    fn sign_now(&self, what: &ToSign) -> Result<Signature, BuildError> {
         match what {
             ToSign::TypedData { digest, .. } | ToSign::EvmTransaction { digest, .. } => self
                 .vault
@@ -442,7 +450,7 @@ fn kind_costs(
         sign_note,
         budget,
         u64::MAX,
-        |_| match signer.sign(&what) {
+        |_| match signer.sign_now(&what) {
             Ok(sig) => sink ^= unsigned.finish(&sig).map_or(0, |v| v.to_string().len()),
             Err(_) => failed = Some(anyhow::anyhow!("{k}: Vault signing failed")),
         },
@@ -458,7 +466,7 @@ fn kind_costs(
         |_| {
             let r = build().and_then(|u| {
                 let sig = signer
-                    .sign(&u.to_sign())
+                    .sign_now(&u.to_sign())
                     .map_err(|_| anyhow::anyhow!("{k}: Vault signing failed"))?;
                 Ok(u.finish(&sig).map_or(0, |v| v.to_string().len()))
             });

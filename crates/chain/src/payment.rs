@@ -185,7 +185,230 @@ pub enum Signature {
     Ed25519([u8; 64]),
 }
 
-/// Signs with one payer's key (the self-custody vault; later a wallet service).
+/// Signs with one payer's key (the self-custody vault, or a vendor's wallet service).
+#[async_trait]
 pub trait PayerSigner: Send + Sync {
-    fn sign(&self, what: &ToSign) -> Result<Signature, BuildError>;
+    async fn sign(&self, what: &ToSign) -> Result<Signature, BuildError>;
+}
+
+// ----- for wallet services that sign whole transactions --------------------------------
+
+/// Read one compact-u16 (Solana's short vector length).
+fn compact_u16(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, b) in bytes.iter().take(3).enumerate() {
+        value |= ((b & 0x7f) as usize) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// The signer addresses of a serialized Solana message (legacy or v0), in signature order.
+fn solana_signers(message: &[u8]) -> Option<Vec<[u8; 32]>> {
+    let body = if message.first()? & 0x80 != 0 {
+        message.get(1..)?
+    } else {
+        message
+    };
+    let required = *body.first()? as usize;
+    let (count, used) = compact_u16(body.get(3..)?)?;
+    let keys = body.get(3 + used..3 + used + 32 * count)?;
+    (required <= count).then(|| {
+        keys.chunks_exact(32)
+            .take(required)
+            .map(|k| k.try_into().expect("32-byte chunks"))
+            .collect()
+    })
+}
+
+/// The wire transaction of a Solana message with every signature slot empty: what a wallet
+/// service that signs transactions (CDP, Privy) is sent.
+pub fn solana_unsigned_transaction(message: &[u8]) -> Option<Vec<u8>> {
+    let n = solana_signers(message)?.len();
+    let mut out = Vec::with_capacity(3 + 64 * n + message.len());
+    let mut len = n;
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.resize(out.len() + 64 * n, 0);
+    out.extend_from_slice(message);
+    Some(out)
+}
+
+/// The signature of `signer` (base58) in a transaction a wallet service signed, provided
+/// the transaction still carries exactly `message` (a service must not change what it
+/// was asked to sign).
+pub fn solana_signature_in(signed: &[u8], message: &[u8], signer: &str) -> Option<[u8; 64]> {
+    let signer: [u8; 32] = bs58::decode(signer).into_vec().ok()?.try_into().ok()?;
+    let (count, used) = compact_u16(signed)?;
+    let sigs = signed.get(used..used + 64 * count)?;
+    if signed.get(used + 64 * count..)? != message {
+        return None;
+    }
+    let index = solana_signers(message)?.iter().position(|k| *k == signer)?;
+    let sig: [u8; 64] = sigs.get(64 * index..64 * index + 64)?.try_into().ok()?;
+    (sig != [0u8; 64]).then_some(sig)
+}
+
+/// One RLP item: (payload offset, payload length, whole item length).
+fn rlp_item(b: &[u8]) -> Option<(usize, usize, usize, bool)> {
+    let first = *b.first()?;
+    let (off, len, list) = match first {
+        0x00..=0x7f => (0, 1, false),
+        0x80..=0xb7 => (1, (first - 0x80) as usize, false),
+        0xb8..=0xbf => {
+            let n = (first - 0xb7) as usize;
+            (1 + n, be_len(b.get(1..1 + n)?)?, false)
+        }
+        0xc0..=0xf7 => (1, (first - 0xc0) as usize, true),
+        0xf8..=0xff => {
+            let n = (first - 0xf7) as usize;
+            (1 + n, be_len(b.get(1..1 + n)?)?, true)
+        }
+    };
+    b.get(off..off.checked_add(len)?)?;
+    Some((off, len, off + len, list))
+}
+
+fn be_len(b: &[u8]) -> Option<usize> {
+    (b.len() <= 4).then(|| b.iter().fold(0usize, |a, x| (a << 8) | *x as usize))
+}
+
+/// The items (whole encodings) of an RLP list.
+fn rlp_items(list: &[u8]) -> Option<Vec<&[u8]>> {
+    let (off, len, total, is_list) = rlp_item(list)?;
+    if !is_list || total != list.len() {
+        return None;
+    }
+    let mut rest = &list[off..off + len];
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (_, _, n, _) = rlp_item(rest)?;
+        out.push(&rest[..n]);
+        rest = &rest[n..];
+    }
+    Some(out)
+}
+
+/// The signature `r || s || v` (v = 27 + yParity) of a signed EIP-1559 transaction a
+/// wallet service returned for the unsigned envelope `unsigned`, provided it signs
+/// exactly those fields.
+pub fn evm_signature_in(signed: &[u8], unsigned: &[u8]) -> Option<[u8; 65]> {
+    if signed.first() != Some(&0x02) || unsigned.first() != Some(&0x02) {
+        return None;
+    }
+    let fields = rlp_items(&unsigned[1..])?;
+    let items = rlp_items(&signed[1..])?;
+    if items.len() != fields.len() + 3 || items[..fields.len()] != fields[..] {
+        return None;
+    }
+    let scalar = |item: &[u8]| -> Option<Vec<u8>> {
+        let (off, len, _, list) = rlp_item(item)?;
+        (!list && len <= 32).then(|| item[off..off + len].to_vec())
+    };
+    let parity = scalar(items[fields.len()])?;
+    let (r, s) = (
+        scalar(items[fields.len() + 1])?,
+        scalar(items[fields.len() + 2])?,
+    );
+    let mut sig = [0u8; 65];
+    sig[32 - r.len()..32].copy_from_slice(&r);
+    sig[64 - s.len()..64].copy_from_slice(&s);
+    sig[64] = 27
+        + match parity.as_slice() {
+            [] => 0,
+            [1] => 1,
+            _ => return None,
+        };
+    Some(sig)
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::*;
+    use crate::evm_tx::Eip1559Tx;
+
+    /// A v0 message with `n` required signers out of three keys.
+    fn message(n: u8) -> (Vec<u8>, [[u8; 32]; 3]) {
+        let keys = [[1u8; 32], [2u8; 32], [3u8; 32]];
+        let mut m = vec![0x80, n, 0, 1, 3];
+        for k in &keys {
+            m.extend_from_slice(k);
+        }
+        m.extend_from_slice(&[9u8; 32]); // blockhash
+        m.extend_from_slice(&[0, 0]); // no instructions, no lookups
+        (m, keys)
+    }
+
+    #[test]
+    fn a_solana_signature_is_taken_from_the_signed_transaction_it_belongs_to() {
+        let (m, keys) = message(2);
+        let unsigned = solana_unsigned_transaction(&m).unwrap();
+        assert_eq!(unsigned[0], 2);
+        assert_eq!(&unsigned[1..129], &[0u8; 128][..]);
+        assert_eq!(&unsigned[129..], &m[..]);
+        let mut signed = unsigned.clone();
+        signed[65..129].copy_from_slice(&[7u8; 64]);
+        let payer = bs58::encode(keys[1]).into_string();
+        assert_eq!(solana_signature_in(&signed, &m, &payer), Some([7u8; 64]));
+        // the fee payer's slot is empty; a key that is not a signer has none
+        assert_eq!(
+            solana_signature_in(&signed, &m, &bs58::encode(keys[0]).into_string()),
+            None
+        );
+        assert_eq!(
+            solana_signature_in(&signed, &m, &bs58::encode(keys[2]).into_string()),
+            None
+        );
+        // a service that changed the message is not believed
+        let mut other = signed.clone();
+        *other.last_mut().unwrap() = 1;
+        assert_eq!(solana_signature_in(&other, &m, &payer), None);
+        assert_eq!(solana_signature_in(&signed[..100], &m, &payer), None);
+    }
+
+    #[test]
+    fn an_evm_signature_is_taken_from_the_signed_transaction_it_belongs_to() {
+        let tx = Eip1559Tx {
+            chain_id: 84532,
+            nonce: 7,
+            max_priority_fee_per_gas: 1_000_000,
+            max_fee_per_gas: 2_000_000_000,
+            gas_limit: 60_000,
+            to: [0x11; 20],
+            value: 0,
+            data: vec![0xab; 68],
+        };
+        let mut sig = [0u8; 65];
+        sig[..32].copy_from_slice(&[0x00; 32]);
+        sig[1] = 0x05; // r with a leading zero byte
+        sig[32..64].copy_from_slice(&[0x22; 32]);
+        for v in [27u8, 28] {
+            sig[64] = v;
+            let signed = tx.signed_envelope(&sig);
+            assert_eq!(
+                evm_signature_in(&signed, &tx.unsigned_envelope()),
+                Some(sig)
+            );
+        }
+        // signed over other fields: refused
+        let other = Eip1559Tx {
+            nonce: 8,
+            ..tx.clone()
+        };
+        let signed = other.signed_envelope(&sig);
+        assert_eq!(evm_signature_in(&signed, &tx.unsigned_envelope()), None);
+        assert_eq!(
+            evm_signature_in(&tx.unsigned_envelope(), &tx.unsigned_envelope()),
+            None
+        );
+    }
 }

@@ -67,8 +67,9 @@ fn read(request: &Value, buyer_pays_gas_fees: Option<bool>) -> Requirement {
 
 struct NoSigner;
 
+#[async_trait::async_trait]
 impl PayerSigner for NoSigner {
-    fn sign(&self, _what: &ToSign) -> Result<Signature, BuildError> {
+    async fn sign(&self, _what: &ToSign) -> Result<Signature, BuildError> {
         panic!("a solana charge signs nothing during build");
     }
 }

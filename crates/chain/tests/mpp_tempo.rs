@@ -268,8 +268,9 @@ struct KeySigner {
     asked: Mutex<Vec<ToSign>>,
 }
 
+#[async_trait::async_trait]
 impl PayerSigner for KeySigner {
-    fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
+    async fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
         self.asked.lock().unwrap().push(what.clone());
         match what {
             ToSign::EvmTransaction { digest, .. } => {

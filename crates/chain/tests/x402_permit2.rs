@@ -547,8 +547,9 @@ struct KeySigner {
     asked: Mutex<Vec<ToSign>>,
 }
 
+#[async_trait::async_trait]
 impl PayerSigner for KeySigner {
-    fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
+    async fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
         self.asked.lock().unwrap().push(what.clone());
         let digest = match what {
             ToSign::TypedData { digest, .. } | ToSign::EvmTransaction { digest, .. } => digest,

@@ -566,8 +566,9 @@ fn same_transaction_as_the_reference_client() {
 /// signing during build).
 struct NoSigner;
 
+#[async_trait::async_trait]
 impl PayerSigner for NoSigner {
-    fn sign(&self, _what: &ToSign) -> Result<Signature, BuildError> {
+    async fn sign(&self, _what: &ToSign) -> Result<Signature, BuildError> {
         panic!("exact on Solana signs nothing during build");
     }
 }

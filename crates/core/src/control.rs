@@ -43,7 +43,7 @@ pub fn manager_arn(caller: &Caller, id: &str) -> String {
 
 /// The provider name an ARN names, if the ARN belongs to the caller's account. The model
 /// accepts both the `bedrock-agentcore` and the `acps` service spellings.
-fn provider_name_from_arn<'a>(caller: &Caller, arn: &'a str) -> Option<&'a str> {
+pub(crate) fn provider_name_from_arn<'a>(caller: &Caller, arn: &'a str) -> Option<&'a str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     if parts.len() != 6 || parts[0] != "arn" || parts[4] != caller.account_id {
         return None;
@@ -54,6 +54,40 @@ fn provider_name_from_arn<'a>(caller: &Caller, arn: &'a str) -> Option<&'a str> 
     let rest = parts[5].strip_prefix("token-vault/")?;
     let (_vault, name) = rest.split_once("/paymentcredentialprovider/")?;
     Some(name)
+}
+
+/// The decrypted secrets of a provider (length-prefixed name/value pairs sealed under the
+/// provider's record).
+pub(crate) fn open_provider_secrets(
+    vault: &Vault,
+    p: &CredentialProvider,
+) -> CoreResult<Vec<(String, Secret)>> {
+    let plain = vault
+        .open(
+            &ControlPlane::provider_aad(&p.account_id, &p.name),
+            &p.sealed_secrets,
+        )
+        .map_err(|_| CoreError::Internal("A stored secret could not be decrypted.".into()))?;
+
+    let mut out = Vec::new();
+    let mut rest: &[u8] = &plain;
+    let take = |rest: &mut &[u8]| -> Option<String> {
+        if rest.len() < 4 {
+            return None;
+        }
+        let n = u32::from_be_bytes(rest[..4].try_into().ok()?) as usize;
+        let s = rest.get(4..4 + n)?;
+        let v = String::from_utf8(s.to_vec()).ok()?;
+        *rest = &rest[4 + n..];
+        Some(v)
+    };
+    while !rest.is_empty() {
+        let (Some(k), Some(v)) = (take(&mut rest), take(&mut rest)) else {
+            return Err(CoreError::Internal("A stored secret is malformed.".into()));
+        };
+        out.push((k, Secret::new(v)));
+    }
+    Ok(out)
 }
 
 /// Secret fields each vendor requires at creation, in wire order.
@@ -197,32 +231,7 @@ impl ControlPlane {
     }
 
     fn open_secrets(&self, p: &CredentialProvider) -> CoreResult<Vec<(String, Secret)>> {
-        let plain = self
-            .vault
-            .open(
-                &Self::provider_aad(&p.account_id, &p.name),
-                &p.sealed_secrets,
-            )
-            .map_err(|_| CoreError::Internal("A stored secret could not be decrypted.".into()))?;
-        let mut out = Vec::new();
-        let mut rest: &[u8] = &plain;
-        let take = |rest: &mut &[u8]| -> Option<String> {
-            if rest.len() < 4 {
-                return None;
-            }
-            let n = u32::from_be_bytes(rest[..4].try_into().ok()?) as usize;
-            let s = rest.get(4..4 + n)?;
-            let v = String::from_utf8(s.to_vec()).ok()?;
-            *rest = &rest[4 + n..];
-            Some(v)
-        };
-        while !rest.is_empty() {
-            let (Some(k), Some(v)) = (take(&mut rest), take(&mut rest)) else {
-                return Err(CoreError::Internal("A stored secret is malformed.".into()));
-            };
-            out.push((k, Secret::new(v)));
-        }
-        Ok(out)
+        open_provider_secrets(&self.vault, p)
     }
 
     /// The decrypted secrets of a provider, for the wallet connectors (never for replies).

@@ -166,13 +166,25 @@ pub struct Instrument {
     pub network: Network,
     pub wallet_address: String,
     pub linked_accounts: LinkedAccounts,
-    /// The wallet's private key, sealed by the vault (AAD names the instrument).
+    /// The wallet's private key, sealed by the vault (AAD names the instrument); empty
+    /// for a wallet held by a vendor.
     pub sealed_key: Vec<u8>,
+    /// Who holds the wallet's key: the vault (self-custody) or a vendor.
+    pub holder: WalletHolder,
     pub status: InstrumentStatus,
     /// Optimistic-locking counter, incremented by every change.
     pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// Who holds an instrument's key (design.md "Growing the payment path"): Purser's vault,
+/// or a vendor (the connector's type says which) that knows the wallet by its user and
+/// wallet id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WalletHolder {
+    SelfCustody,
+    Vendor { user_id: String, wallet_id: String },
 }
 
 /// What ListPaymentInstruments shows of an instrument (PaymentInstrumentSummary): no

@@ -17,6 +17,10 @@ pub enum CoreError {
     Conflict(String),
     #[error("{0}")]
     AccessDenied(String),
+    /// A dependency (a vendor's wallet API) is rate limiting or unavailable: retry later
+    /// (ThrottlingException). Nothing was charged.
+    #[error("{0}")]
+    Throttled(String),
     /// Something broke inside Purser. The message is safe to show (no secrets).
     #[error("{0}")]
     Internal(String),

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::clock::truncate_millis;
 use crate::domain::*;
+use crate::holder::{Contact, RemoteSigner, VendorAccess, Vendors};
 use crate::paging::Paginator;
 use crate::store::{Store, StoreError, Unique};
 use crate::{Caller, Clock, CoreError, CoreResult, Idempotency};
@@ -67,6 +68,8 @@ pub struct NewInstrument {
     pub linked_plain: String,
     /// Masked wire encoding, shown in replies.
     pub linked_masked: String,
+    /// The email or phone linked account, for a vendor that keys its users by it.
+    pub contact: Option<Contact>,
 }
 
 pub struct DataPlane {
@@ -76,6 +79,7 @@ pub struct DataPlane {
     pages: Paginator,
     chains: BalanceReader,
     ledger: tokio::sync::mpsc::Sender<crate::payments::Intent>,
+    vendors: Arc<Vendors>,
 }
 
 /// Associated data binding a sealed wallet key to its instrument.
@@ -108,7 +112,80 @@ impl DataPlane {
             pages,
             chains,
             ledger,
+            vendors: Arc::new(Vendors::default()),
         }
+    }
+
+    /// Use these vendor API clients (base URLs, timeouts) instead of the real vendors'.
+    pub fn with_vendors(mut self, vendors: Vendors) -> Self {
+        self.vendors = Arc::new(vendors);
+        self
+    }
+
+    /// The credentials of a vendor connector, opened from its credential provider.
+    pub(crate) async fn vendor_access(&self, connector: &Connector) -> CoreResult<VendorAccess> {
+        let no_provider = || {
+            CoreError::validation(
+                "paymentConnectorId",
+                format!(
+                    "Payment connector '{}' has no usable credential provider.",
+                    connector.id
+                ),
+            )
+        };
+        let (Some(vendor), Some(cred)) = (connector.connector_type.vendor(), &connector.credential)
+        else {
+            return Err(no_provider());
+        };
+        let caller = Caller {
+            account_id: connector.account_id.clone(),
+            region: String::new(),
+        };
+        let name =
+            crate::control::provider_name_from_arn(&caller, &cred.arn).ok_or_else(no_provider)?;
+        let p = self
+            .store
+            .provider_get(&connector.account_id, name)
+            .await?
+            .filter(|p| p.vendor == vendor)
+            .ok_or_else(no_provider)?;
+        let secrets = crate::control::open_provider_secrets(&self.vault, &p)?;
+        Ok(VendorAccess {
+            vendor,
+            key_id: p.key_id,
+            authorization_id: p.authorization_id,
+            secrets,
+        })
+    }
+
+    /// The signer of a vendor-held instrument (None: the vault signs it in the ledger).
+    pub(crate) async fn remote_signer(&self, i: &Instrument) -> CoreResult<Option<RemoteSigner>> {
+        let WalletHolder::Vendor { user_id, wallet_id } = &i.holder else {
+            return Ok(None);
+        };
+        let connector = self
+            .store
+            .connector_get(&i.account_id, &i.manager_id, &i.connector_id)
+            .await?
+            .ok_or_else(|| {
+                CoreError::validation(
+                    "paymentInstrumentId",
+                    format!(
+                        "The payment connector of payment instrument '{}' no longer exists.",
+                        i.id
+                    ),
+                )
+            })?;
+        let access = self.vendor_access(&connector).await?;
+        Ok(Some(RemoteSigner {
+            vendors: self.vendors.clone(),
+            access,
+            wallet: purser_wallet::vendor::VendorWallet {
+                user_id: user_id.clone(),
+                wallet_id: wallet_id.clone(),
+                address: i.wallet_address.clone(),
+            },
+        }))
     }
 
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
@@ -220,24 +297,45 @@ impl DataPlane {
                 ),
             ));
         }
-        if connector.connector_type != ConnectorType::SelfCustody {
-            return Err(CoreError::validation(
-                "paymentConnectorId",
-                format!(
-                    "Payment connector '{}' is of type {}: that connector type cannot hold payment instruments on this server yet (use a SelfCustody connector).",
-                    connector.id,
-                    connector.connector_type.as_str()
-                ),
-            ));
-        }
         let id = crate::ids::instrument_id();
-        let kind = match input.network {
-            Network::Ethereum => KeyKind::Secp256k1,
-            Network::Solana => KeyKind::Ed25519,
+        // The wallet: a key in the vault, or a wallet at the connector's vendor (an HTTP
+        // call, made here, before the record is written and outside any transaction).
+        let (wallet_address, sealed_key, holder) = if connector.connector_type
+            == ConnectorType::SelfCustody
+        {
+            let kind = match input.network {
+                Network::Ethereum => KeyKind::Secp256k1,
+                Network::Solana => KeyKind::Ed25519,
+            };
+            let wallet = self
+                .vault
+                .create_wallet(kind, &key_aad(&caller.account_id, &id));
+            (wallet.address, wallet.sealed_key, WalletHolder::SelfCustody)
+        } else {
+            let contact = input.contact.as_ref().ok_or_else(|| {
+                CoreError::validation(
+                    "paymentInstrumentDetails.embeddedCryptoWallet.linkedAccounts",
+                    format!(
+                        "A {} payment instrument needs an email or sms linked account in linkedAccounts: the wallet provider keys its users by it.",
+                        connector.connector_type.as_str()
+                    ),
+                )
+            })?;
+            let access = self.vendor_access(&connector).await?;
+            let key = crate::ids::uuid_v4();
+            let w = self
+                .vendors
+                .create_wallet(&access, contact, input.network, &key)
+                .await?;
+            (
+                w.address,
+                Vec::new(),
+                WalletHolder::Vendor {
+                    user_id: w.user_id,
+                    wallet_id: w.wallet_id,
+                },
+            )
         };
-        let wallet = self
-            .vault
-            .create_wallet(kind, &key_aad(&caller.account_id, &id));
         let now = self.now();
         let instrument = Instrument {
             account_id: caller.account_id.clone(),
@@ -245,7 +343,7 @@ impl DataPlane {
             connector_id: connector.id,
             user_id: owner.user_id,
             network: input.network,
-            wallet_address: wallet.address,
+            wallet_address,
             linked_accounts: LinkedAccounts {
                 masked: input.linked_masked,
                 sealed: self.vault.seal(
@@ -253,7 +351,8 @@ impl DataPlane {
                     input.linked_plain.as_bytes(),
                 ),
             },
-            sealed_key: wallet.sealed_key,
+            sealed_key,
+            holder,
             status: InstrumentStatus::Active,
             version: 1,
             created_at: now,

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod health;
 pub mod history;
+pub mod holder;
 pub mod identity;
 pub mod ids;
 pub mod instruments;

@@ -380,12 +380,24 @@ impl DataPlane {
                 .await);
         }
         // 5. what the payer signs, built by the kind (reading the chain if it must: never
-        //    inside the ledger's transaction).
+        //    inside the ledger's transaction), and the instrument's holder: the vault
+        //    signs inside the ledger; a remote holder (a vendor's wallet API) signs here,
+        //    before the ledger, and the ledger reserves and records the signed payment in
+        //    one step (a refused reservation discards the signature: none leaves the
+        //    process before its debit is durable).
         let aad = key_aad(&account, &instrument.id);
-        let signer = VaultSigner {
+        let remote = match instrument.holder {
+            WalletHolder::SelfCustody => None, // (no await on the self-custody path)
+            WalletHolder::Vendor { .. } => self.remote_signer(&instrument).await?,
+        };
+        let vault_signer = VaultSigner {
             vault: self.vault(),
             aad: &aad,
             sealed_key: &instrument.sealed_key,
+        };
+        let signer: &dyn PayerSigner = match &remote {
+            Some(r) => r,
+            None => &vault_signer,
         };
         let unsigned = requirement
             .kind
@@ -393,10 +405,28 @@ impl DataPlane {
                 payer: &instrument.wallet_address,
                 now: now.unix_timestamp().max(0) as u64,
                 chains: self.chains(),
-                signer: &signer,
+                signer,
             })
             .await
             .map_err(build_error)?;
+        let sign = match remote {
+            None => Signing::Vault(SignJob {
+                aad,
+                sealed_key: instrument.sealed_key.clone(),
+                unsigned,
+            }),
+            Some(r) => {
+                let signature = r
+                    .sign_payment(&unsigned.to_sign(), unsigned.typed_data())
+                    .await?;
+                let output = unsigned.finish(&signature).ok_or_else(|| {
+                    CoreError::Throttled(
+                        "The wallet provider signed with a key of the wrong kind; retry the request.".into(),
+                    )
+                })?;
+                Signing::Signed(output)
+            }
+        };
         let payment = Payment {
             account_id: account.clone(),
             id: crate::ids::uuid_v4(),
@@ -423,11 +453,7 @@ impl DataPlane {
         let (reply, answer) = oneshot::channel();
         let intent = Intent {
             payment,
-            sign: SignJob {
-                aad,
-                sealed_key: instrument.sealed_key.clone(),
-                unsigned,
-            },
+            sign,
             caps: policy.rolling(),
             reply,
         };
@@ -535,8 +561,9 @@ struct VaultSigner<'a> {
     sealed_key: &'a [u8],
 }
 
+#[async_trait::async_trait]
 impl PayerSigner for VaultSigner<'_> {
-    fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
+    async fn sign(&self, what: &ToSign) -> Result<Signature, BuildError> {
         sign_with_vault(self.vault, self.aad, self.sealed_key, what)
             .map_err(|()| BuildError::Signing)
     }
@@ -601,11 +628,18 @@ struct SignJob {
     unsigned: Box<dyn Unsigned>,
 }
 
+/// How a payment reaches the ledger: to be signed by the vault there, or already signed
+/// by a remote holder (kept in the process until its debit commits).
+enum Signing {
+    Vault(SignJob),
+    Signed(serde_json::Value),
+}
+
 pub(crate) struct Intent {
     payment: Payment,
     /// The user's rolling caps (spending policies), checked with the reservation.
     caps: Option<RollingCaps>,
-    sign: SignJob,
+    sign: Signing,
     reply: oneshot::Sender<Result<Payment, LedgerError>>,
 }
 
@@ -1088,8 +1122,13 @@ async fn sign_all(
     Some(out)
 }
 
-/// Sign one payment and turn the signature into its output.
-fn sign_one(vault: &Vault, job: &SignJob) -> Result<serde_json::Value, ()> {
+/// Sign one payment and turn the signature into its output (a remote holder's payment
+/// arrives signed).
+fn sign_one(vault: &Vault, sign: &Signing) -> Result<serde_json::Value, ()> {
+    let job = match sign {
+        Signing::Vault(job) => job,
+        Signing::Signed(output) => return Ok(output.clone()),
+    };
     let signature = sign_with_vault(vault, &job.aad, &job.sealed_key, &job.unsigned.to_sign())?;
     job.unsigned.finish(&signature).ok_or_else(|| {
         tracing::error!("a payment was signed by a key of the wrong kind");

@@ -88,6 +88,12 @@ pub struct FileConfig {
     pub console: Option<bool>,
     /// Allow the console on a non-loopback listen address.
     pub console_allow_remote: Option<bool>,
+    /// Coinbase CDP API base URL (default `https://api.cdp.coinbase.com/platform`).
+    pub cdp_base_url: Option<String>,
+    /// Privy API base URL (default `https://api.privy.io`).
+    pub privy_base_url: Option<String>,
+    /// Timeout of one vendor API attempt, milliseconds (default 10000).
+    pub vendor_timeout_ms: Option<u64>,
     /// Development only: run the vendor emulator (see `--vendor-emulator`).
     pub vendor_emulator: Option<bool>,
     /// Loopback address of the vendor emulator.
@@ -121,8 +127,51 @@ pub struct Config {
     pub jwt: purser_server::JwtSettings,
     /// Serve the web console under /console/.
     pub console: bool,
+    pub vendors: VendorConfig,
     /// Where the vendor emulator listens, when it is on (never by default).
     pub vendor_emulator: Option<SocketAddr>,
+}
+
+/// The vendor wallet APIs (CoinbaseCDP and StripePrivy connectors).
+#[derive(Debug, Clone)]
+pub struct VendorConfig {
+    pub cdp_base_url: purser_wallet::vendor::api::BaseUrl,
+    pub privy_base_url: purser_wallet::vendor::api::BaseUrl,
+    pub timeout: std::time::Duration,
+}
+
+/// `PURSER_CDP_BASE_URL`, `PURSER_PRIVY_BASE_URL`, `PURSER_VENDOR_TIMEOUT_MS`, else the
+/// file's `cdp_base_url`, `privy_base_url`, `vendor_timeout_ms`, else the real vendors
+/// and 10 s. Base URLs must be https (http only on a loopback host).
+fn vendor_config(env: Env<'_>, file: &FileConfig) -> anyhow::Result<VendorConfig> {
+    use purser_wallet::vendor::{api::BaseUrl, cdp, privy};
+    let url = |var: &str, file: &Option<String>, default: &str| -> anyhow::Result<BaseUrl> {
+        let text = env(var)
+            .or_else(|| file.clone())
+            .unwrap_or_else(|| default.to_string());
+        BaseUrl::parse(&text).map_err(|e| anyhow::anyhow!("{var}: {e}"))
+    };
+    let timeout_ms = match env("PURSER_VENDOR_TIMEOUT_MS") {
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=120_000).contains(n))
+            .with_context(|| format!("PURSER_VENDOR_TIMEOUT_MS {v:?} is not 1..=120000"))?,
+        None => file.vendor_timeout_ms.unwrap_or(10_000).clamp(1, 120_000),
+    };
+    Ok(VendorConfig {
+        cdp_base_url: url(
+            "PURSER_CDP_BASE_URL",
+            &file.cdp_base_url,
+            cdp::DEFAULT_BASE_URL,
+        )?,
+        privy_base_url: url(
+            "PURSER_PRIVY_BASE_URL",
+            &file.privy_base_url,
+            privy::DEFAULT_BASE_URL,
+        )?,
+        timeout: std::time::Duration::from_millis(timeout_ms),
+    })
 }
 
 /// The base-URL keys the vendor emulator overrides when it runs.
@@ -188,6 +237,7 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         }
         None => FileConfig::default(),
     };
+    let vendors = vendor_config(env, &file)?;
     let listen_text = args
         .listen
         .clone()
@@ -288,6 +338,7 @@ pub fn resolve(args: &ServeArgs, env: Env<'_>) -> anyhow::Result<Config> {
         test_clock: args.test_clock,
         jwt: jwt_settings(env, file.jwt_allow_http, file.jwt_refresh_secs)?,
         console,
+        vendors,
         vendor_emulator: vendor_emulator(
             args,
             env,

@@ -246,7 +246,18 @@ async fn serve(cfg: config::Config, emulator: Option<std::net::TcpListener>) -> 
     ));
     let chains = purser_chain::BalanceReader::new(cfg.rpc.clone())?;
     let console_key = vault.derive_key("purser/console-session/v1");
-    let data = Arc::new(DataPlane::new(store.clone(), vault, clock.clone(), chains));
+    let vendor_http = purser_wallet::vendor::api::HttpSettings {
+        connect_timeout: cfg.vendors.timeout.min(Duration::from_secs(3)),
+        timeout: cfg.vendors.timeout,
+        ..Default::default()
+    };
+    let vendors = purser_core::holder::Vendors::new(
+        vendor_http,
+        cfg.vendors.cdp_base_url.clone(),
+        cfg.vendors.privy_base_url.clone(),
+    );
+    let data =
+        Arc::new(DataPlane::new(store.clone(), vault, clock.clone(), chains).with_vendors(vendors));
     purser_core::control::spawn_lifecycle(store, clock.clone(), Duration::from_millis(100));
 
     let mut credentials = vec![root.clone()];

@@ -2,6 +2,7 @@
 use purser_chain::Chain;
 use purser_chain::payment::{PaymentInput, PaymentType};
 use purser_core::domain::{Instrument, InstrumentStatus, Network, Payment, Session};
+use purser_core::holder::Contact;
 use purser_core::instruments::{Actor, DataPlane, NewInstrument, TokenIdentity};
 use purser_core::money::format_usd;
 use purser_core::payments::{PaymentRequest, SessionInput};
@@ -203,6 +204,11 @@ async fn create_instrument(
         linked_plain: serde_json::to_string(&wallet.linked_accounts).unwrap_or_default(),
         linked_masked: serde_json::to_string(&mask_linked(&wallet.linked_accounts))
             .unwrap_or_default(),
+        contact: wallet.linked_accounts.iter().find_map(|a| match a {
+            d::LinkedAccount::Email(e) => Some(Contact::Email(e.email_address.clone())),
+            d::LinkedAccount::Sms(s) => Some(Contact::Phone(s.phone_number.clone())),
+            _ => None,
+        }),
     };
     let i = dp
         .create_instrument(&actor(caller, req.user_id), input, idem.as_ref())

@@ -26,6 +26,7 @@ pub fn to_aws(e: CoreError) -> AwsError {
         CoreError::NotFound(m) => AwsError::not_found(&m),
         CoreError::Conflict(m) => AwsError::conflict(&m),
         CoreError::AccessDenied(m) => AwsError::access_denied(&m),
+        CoreError::Throttled(m) => AwsError::throttling(&m),
         CoreError::Internal(m) => AwsError::internal(&m),
     }
 }

@@ -31,6 +31,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 3, "sessions_payments"),
     migration!("sqlite", 4, "meta"),
     migration!("sqlite", 5, "instrument_list_covering"),
+    migration!("sqlite", 6, "instrument_holder"),
     migration!("sqlite", 7, "history_policies"),
 ];
 
@@ -40,5 +41,6 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 3, "sessions_payments"),
     migration!("postgres", 4, "meta"),
     migration!("postgres", 5, "instrument_list_covering"),
+    migration!("postgres", 6, "instrument_holder"),
     migration!("postgres", 7, "history_policies"),
 ];

@@ -108,6 +108,7 @@ pub(crate) fn instrument(r: &impl Columns) -> StoreResult<Instrument> {
             sealed: r.blob("linked_sealed")?,
         },
         sealed_key: r.blob("sealed_key")?,
+        holder: holder_from_text(r.text_opt("holder")?)?,
         status: parse("status", &r.text("status")?, InstrumentStatus::parse)?,
         version: r.int("version")?,
         created_at: time(r.int("created_at")?),
@@ -229,4 +230,28 @@ pub(crate) fn refusal(r: &impl Columns) -> StoreResult<Refusal> {
 
 fn present(r: &impl Columns) -> StoreResult<bool> {
     Ok(r.text_opt("id")?.is_some())
+}
+
+/// The `holder` column: NULL for self-custody, `<user id> <wallet id>` for a vendor's
+/// wallet (vendor ids carry no spaces).
+pub(crate) fn holder_to_text(h: &WalletHolder) -> Option<String> {
+    match h {
+        WalletHolder::SelfCustody => None,
+        WalletHolder::Vendor { user_id, wallet_id } => Some(format!("{user_id} {wallet_id}")),
+    }
+}
+
+fn holder_from_text(t: Option<String>) -> StoreResult<WalletHolder> {
+    match t {
+        None => Ok(WalletHolder::SelfCustody),
+        Some(t) => match t.split_once(' ') {
+            Some((u, w)) if !u.is_empty() && !w.is_empty() => Ok(WalletHolder::Vendor {
+                user_id: u.to_string(),
+                wallet_id: w.to_string(),
+            }),
+            _ => Err(StoreError::Backend(
+                "a stored wallet holder is malformed".into(),
+            )),
+        },
+    }
 }

@@ -49,6 +49,7 @@ pub(crate) const INSTRUMENT_COLUMNS: &[&str] = &[
     "linked_masked",
     "linked_sealed",
     "sealed_key",
+    "holder",
     "status",
     "version",
     "created_at",
@@ -149,7 +150,8 @@ pub(crate) static PAYMENT_INSERT: std::sync::LazyLock<String> =
 /// Where each kind of sealed value lives: (page query, update statement). A page query
 /// takes $1 account, $2 id (keyset, row-value order) and $3 limit, and returns
 /// `account_id, id, value` (and, for wallet keys, `network, wallet_address`); an update
-/// takes $1 value, $2 account, $3 id.
+/// takes $1 value, $2 account, $3 id. Wallets held by a vendor (`holder` set) have no key
+/// here.
 pub(crate) fn sealed_sql(kind: purser_core::store::SealedKind) -> (&'static str, &'static str) {
     use purser_core::store::SealedKind;
     match kind {
@@ -158,7 +160,7 @@ pub(crate) fn sealed_sql(kind: purser_core::store::SealedKind) -> (&'static str,
             "UPDATE credential_providers SET sealed_secrets = $1 WHERE account_id = $2 AND name = $3",
         ),
         SealedKind::WalletKey => (
-            "SELECT account_id, id, sealed_key AS value, network, wallet_address FROM instruments WHERE (account_id, id) > ($1, $2) ORDER BY account_id, id LIMIT $3",
+            "SELECT account_id, id, sealed_key AS value, network, wallet_address FROM instruments WHERE (account_id, id) > ($1, $2) AND holder IS NULL ORDER BY account_id, id LIMIT $3",
             "UPDATE instruments SET sealed_key = $1 WHERE account_id = $2 AND id = $3",
         ),
         SealedKind::LinkedAccounts => (
@@ -981,7 +983,7 @@ impl Store for $store {
         let mut tx = self.begin_write().await?;
         record_idempotency(&mut tx, &i.account_id, idem).await?;
         sqlx::query(
-            "INSERT INTO instruments (account_id, id, manager_id, connector_id, user_id, network, wallet_address, linked_masked, linked_sealed, sealed_key, status, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO instruments (account_id, id, manager_id, connector_id, user_id, network, wallet_address, linked_masked, linked_sealed, sealed_key, status, version, created_at, updated_at, holder) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&i.account_id)
         .bind(&i.id)
@@ -997,6 +999,7 @@ impl Store for $store {
         .bind(i.version)
         .bind(ms(i.created_at))
         .bind(ms(i.updated_at))
+        .bind(crate::rows::holder_to_text(&i.holder))
         .execute(&mut *tx)
         .await
         .map_err(name_conflict)?;

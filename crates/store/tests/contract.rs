@@ -311,11 +311,35 @@ fn instrument(account: &str, id: &str, user: &str) -> Instrument {
             sealed: vec![9; 40],
         },
         sealed_key: vec![7; 120],
+        holder: WalletHolder::SelfCustody,
         status: InstrumentStatus::Active,
         version: 1,
         created_at: t0(),
         updated_at: t0(),
     }
+}
+
+#[tokio::test]
+async fn a_vendor_held_instrument_keeps_its_holder() {
+    let Some((_guard, s)) = $backend().await else { return };
+    let a = "111122223333";
+    let m = manager(a, "m-aaaaaaaaaa", "m");
+    s.manager_insert(&m, None).await.unwrap();
+    let i = Instrument {
+        sealed_key: Vec::new(),
+        holder: WalletHolder::Vendor {
+            user_id: "2f1c0b9e-user".into(),
+            wallet_id: "wallet-id-1".into(),
+        },
+        manager_id: m.id.clone(),
+        ..instrument(a, "payment-instrument-VVVVVVVVVVVVVVV", "alice")
+    };
+    s.instrument_insert(&i, None).await.unwrap();
+    // every way of reading an instrument gives the holder back (payment_context is the
+    // hot path's own read on SQLite)
+    assert_eq!(s.instrument_get(a, &i.id).await.unwrap(), Some(i.clone()));
+    let ctx = s.payment_context(a, &m.id, "none", &i.id, None).await.unwrap();
+    assert_eq!(ctx.instrument, Some(i));
 }
 
 #[tokio::test]
@@ -682,6 +706,14 @@ async fn sealed_fixture(s: &dyn Store, vault: &purser_wallet::Vault, n: usize) {
             assert!(s.instrument_soft_delete(account, &i.id, 1, t0()).await.unwrap());
         }
     }
+    // A wallet held by a vendor: its linked accounts are sealed, it has no key to seal.
+    let mut held = sealed_instrument(vault, a, "payment-instrument-vendorheld0001", Network::Ethereum);
+    held.sealed_key = Vec::new();
+    held.holder = WalletHolder::Vendor {
+        user_id: "end-user".into(),
+        wallet_id: "wallet".into(),
+    };
+    s.instrument_insert(&held, None).await.unwrap();
 }
 
 #[tokio::test]
@@ -695,12 +727,12 @@ async fn key_rotation_reseals_every_value_in_one_transaction() {
     let counts = vec![
         (SealedKind::ProviderSecrets, 1),
         (SealedKind::WalletKey, 25),
-        (SealedKind::LinkedAccounts, 25),
+        (SealedKind::LinkedAccounts, 26),
     ];
     let report = keycare::check(&*s, &v1).await.unwrap();
     assert_eq!(report.counts, counts);
     assert_eq!(report.failures, vec![]);
-    assert_eq!(keycare::check(&*s, &v2).await.unwrap().failures.len(), 51);
+    assert_eq!(keycare::check(&*s, &v2).await.unwrap().failures.len(), 52);
 
     // keyset pages of sealed values, in (account, id) order
     let mut seen = Vec::new();
@@ -746,7 +778,7 @@ async fn key_rotation_reseals_every_value_in_one_transaction() {
     let after_rotation = keycare::check(&*s, &v2).await.unwrap();
     assert_eq!(after_rotation.counts, counts);
     assert_eq!(after_rotation.failures, vec![]);
-    assert_eq!(keycare::check(&*s, &v1).await.unwrap().failures.len(), 51);
+    assert_eq!(keycare::check(&*s, &v1).await.unwrap().failures.len(), 52);
     assert_eq!(keycare::sealing(&*s, &v2).await.unwrap(), Sealing::Opens);
     assert_eq!(
         keycare::sealing(&*s, &v1).await.unwrap(),

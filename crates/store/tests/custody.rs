@@ -111,6 +111,7 @@ async fn no_secret_in_clear_at_rest() {
                     network,
                     linked_plain: format!(r#"[{{"email":{{"emailAddress":"{email}"}}}}]"#),
                     linked_masked: r#"[{"email":{"emailAddress":"a***@e***.org"}}]"#.into(),
+                    contact: None,
                 },
                 None,
             )

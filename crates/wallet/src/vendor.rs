@@ -273,9 +273,35 @@ pub fn privy_tokens(
     req: &PrivyRequest<'_>,
     now_ms: i64,
 ) -> Result<PrivyTokens, VendorError> {
+    let url = format!("https://{}{}", req.host, req.path);
+    privy_request_tokens(
+        app_id,
+        app_secret,
+        authorization_key,
+        &url,
+        req.body,
+        req.sign,
+        None,
+        now_ms,
+    )
+}
+
+/// The Privy credentials for a POST of `body` to the absolute `url` (the signature covers
+/// the URL as called, scheme included, and the `privy-idempotency-key` header when sent).
+#[allow(clippy::too_many_arguments)]
+pub fn privy_request_tokens(
+    app_id: &str,
+    app_secret: &Secret,
+    authorization_key: Option<&Secret>,
+    url: &str,
+    body: &str,
+    sign: bool,
+    idempotency_key: Option<&str>,
+    now_ms: i64,
+) -> Result<PrivyTokens, VendorError> {
     let basic = Zeroizing::new(format!("{app_id}:{}", app_secret.expose()));
     let basic_auth_token = B64.encode(basic.as_bytes());
-    let (authorization_signature, request_expiry_ms) = if req.sign {
+    let (authorization_signature, request_expiry_ms) = if sign {
         let secret = authorization_key.ok_or(VendorError::MissingAuthorizationKey)?;
         let text = secret.expose().trim();
         let text = text
@@ -284,8 +310,7 @@ pub fn privy_tokens(
             .unwrap_or(text);
         let key = parse_p256_pkcs8_b64(text).ok_or(VendorError::InvalidAuthorizationKey)?;
         let expiry = now_ms + PRIVY_REQUEST_EXPIRY_MS;
-        let url = format!("https://{}{}", req.host, req.path);
-        let payload = privy_signature_payload(app_id, &url, req.body, expiry)?;
+        let payload = privy_signature_payload_with(app_id, url, body, expiry, idempotency_key)?;
         let sig: p256::ecdsa::Signature = key.sign(payload.as_bytes());
         let sig = sig.normalize_s().unwrap_or(sig);
         (Some(B64.encode(sig.to_der().as_bytes())), Some(expiry))
@@ -308,12 +333,23 @@ pub fn privy_signature_payload(
     body: &str,
     expiry_ms: i64,
 ) -> Result<String, VendorError> {
+    privy_signature_payload_with(app_id, url, body, expiry_ms, None)
+}
+
+/// [`privy_signature_payload`] of a request that also sends `privy-idempotency-key`.
+pub fn privy_signature_payload_with(
+    app_id: &str,
+    url: &str,
+    body: &str,
+    expiry_ms: i64,
+    idempotency_key: Option<&str>,
+) -> Result<String, VendorError> {
     let mut body: Value =
         serde_json::from_str(body).map_err(|_| VendorError::BodyNotJson("requestBody"))?;
     if body.as_object().is_some_and(|m| m.is_empty()) {
         body = Value::String(String::new());
     }
-    let input = serde_json::json!({
+    let mut input = serde_json::json!({
         "version": 1,
         "method": "POST",
         "url": url,
@@ -323,6 +359,9 @@ pub fn privy_signature_payload(
             "privy-request-expiry": expiry_ms.to_string(),
         },
     });
+    if let Some(k) = idempotency_key {
+        input["headers"]["privy-idempotency-key"] = Value::String(k.to_string());
+    }
     canonical_json(&input, "requestBody")
 }
 
@@ -424,5 +463,70 @@ fn write_js(
     Ok(())
 }
 
+/// A linked account of an instrument, as the vendors identify their users.
+#[derive(Clone, Copy)]
+pub enum LinkedAccount<'a> {
+    Email(&'a str),
+    /// E.164.
+    Phone(&'a str),
+}
+
+impl std::fmt::Debug for LinkedAccount<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // never the address or number itself
+        f.write_str(match self {
+            LinkedAccount::Email(_) => "Email(***)",
+            LinkedAccount::Phone(_) => "Phone(***)",
+        })
+    }
+}
+
+/// The chain family of a vendor wallet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VendorChain {
+    Evm,
+    Solana,
+}
+
+/// A wallet held by a vendor: the vendor's user (CDP end user, Privy user), the wallet's
+/// id at the vendor (CDP: its address; Privy: the wallet id) and its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VendorWallet {
+    pub user_id: String,
+    pub wallet_id: String,
+    pub address: String,
+}
+
+/// `0x`-hex bytes.
+pub(crate) fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let t = text.strip_prefix("0x").unwrap_or(text);
+    if !t.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A 65-byte secp256k1 signature `r || s || v` as vendors answer it (`0x`-hex; v as 27/28
+/// or 0/1, normalised to 27/28).
+pub(crate) fn secp256k1_signature(text: &str) -> Result<[u8; 65], api::ApiError> {
+    let bytes = hex_bytes(text).ok_or(api::ApiError::Malformed("signature is not hex"))?;
+    let mut sig: [u8; 65] = bytes
+        .try_into()
+        .map_err(|_| api::ApiError::Malformed("signature is not 65 bytes"))?;
+    if sig[64] < 27 {
+        sig[64] += 27;
+    }
+    Ok(sig)
+}
+
+pub mod api;
+pub mod cdp;
+pub mod privy;
+
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 mod tests;

@@ -510,7 +510,7 @@ pub(crate) async fn ensure_permit2_allowance(
         digest: tx.signing_hash(),
         unsigned: tx.unsigned_envelope(),
     };
-    let Signature::Secp256k1(sig) = ctx.signer.sign(&to_sign)? else {
+    let Signature::Secp256k1(sig) = ctx.signer.sign(&to_sign).await? else {
         return Err(BuildError::Signing);
     };
     let raw = tx.signed_envelope(&sig);
