@@ -177,6 +177,32 @@ pub fn parse_payee_list(field: &str, payees: Vec<String>) -> CoreResult<Vec<Stri
 }
 
 impl DataPlane {
+    /// The keyset a `nextToken` of `scope` stands for (None: the first page).
+    fn keyset_before(&self, scope: &str, next_token: Option<&str>) -> CoreResult<Option<Keyset>> {
+        next_token
+            .map(|t| self.pages().decode(scope, t, "nextToken"))
+            .transpose()?
+            .map(|k| keyset_parse(&k))
+            .transpose()
+    }
+
+    /// A page of `limit` rows out of `items` (read with `limit + 1`), with the token of
+    /// the next page when there is one.
+    fn page<T>(
+        &self,
+        scope: &str,
+        mut items: Vec<T>,
+        limit: usize,
+        key: impl Fn(&T) -> (OffsetDateTime, &str),
+    ) -> HistoryPage<T> {
+        let next = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            let (at, id) = key(&items[limit - 1]);
+            self.pages().encode(scope, &keyset_text(at, id))
+        });
+        HistoryPage { items, next }
+    }
+
     /// One newest-first page of the account's payments.
     pub async fn history_payments(
         &self,
@@ -189,22 +215,12 @@ impl DataPlane {
         check_range(filter.from, filter.to)?;
         let limit = page_size(max_results)?;
         let scope = payment_scope(caller, &filter);
-        let before = next_token
-            .map(|t| self.pages().decode(&scope, t, "nextToken"))
-            .transpose()?
-            .map(|k| keyset_parse(&k))
-            .transpose()?;
-        let mut items = self
+        let before = self.keyset_before(&scope, next_token)?;
+        let items = self
             .store()
             .payment_list(&caller.account_id, &filter, before.as_ref(), limit + 1)
             .await?;
-        let next = (items.len() > limit).then(|| {
-            items.truncate(limit);
-            let last = &items[limit - 1];
-            self.pages()
-                .encode(&scope, &keyset_text(last.created_at, &last.id))
-        });
-        Ok(HistoryPage { items, next })
+        Ok(self.page(&scope, items, limit, |r| (r.created_at, &r.id)))
     }
 
     /// Every matching payment, newest first, a chunk at a time (for exports): the chunk
@@ -235,22 +251,12 @@ impl DataPlane {
         check_range(filter.from, filter.to)?;
         let limit = page_size(max_results)?;
         let scope = refusal_scope(caller, &filter);
-        let before = next_token
-            .map(|t| self.pages().decode(&scope, t, "nextToken"))
-            .transpose()?
-            .map(|k| keyset_parse(&k))
-            .transpose()?;
-        let mut items = self
+        let before = self.keyset_before(&scope, next_token)?;
+        let items = self
             .store()
             .refusal_list(&caller.account_id, &filter, before.as_ref(), limit + 1)
             .await?;
-        let next = (items.len() > limit).then(|| {
-            items.truncate(limit);
-            let last = &items[limit - 1];
-            self.pages()
-                .encode(&scope, &keyset_text(last.created_at, &last.id))
-        });
-        Ok(HistoryPage { items, next })
+        Ok(self.page(&scope, items, limit, |r| (r.created_at, &r.id)))
     }
 
     /// Spend per hour or day between `from` (default: 48 hours or 30 days before `to`)
