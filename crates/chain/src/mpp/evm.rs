@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use sha3::{Digest, Keccak256};
 
-use super::{Challenge, HEADER, err};
+use super::{Challenge, err, field, string};
 use crate::chain::Chain;
 use crate::payment::{
     BuildContext, BuildError, InputError, Kind, PaymentType, Requirement, Signature, ToSign,
@@ -29,10 +29,6 @@ use crate::x402::{
 
 /// `validBefore` of a challenge without `expires`: now + this.
 pub const DEFAULT_VALIDITY_SECONDS: u64 = 300;
-
-fn field(path: &str) -> String {
-    format!("{HEADER}.request.{path}")
-}
 
 pub(super) fn parse(challenge: Challenge) -> Result<Requirement, InputError> {
     let req = &challenge.request;
@@ -137,16 +133,6 @@ pub(super) fn parse(challenge: Challenge) -> Result<Requirement, InputError> {
         amount_field: field("amount"),
         kind: Box::new(EvmCharge { challenge, token }),
     })
-}
-
-fn string<'a>(req: &'a Map<String, Value>, name: &str) -> Result<&'a str, InputError> {
-    match req.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        _ => {
-            let f = field(name);
-            Err(err(&f, format!("{f} is required (a string)")))
-        }
-    }
 }
 
 fn atomic_amount(req: &Map<String, Value>) -> Result<u128, InputError> {

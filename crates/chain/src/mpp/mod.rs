@@ -88,6 +88,25 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> InputError {
     InputError::new(field, message)
 }
 
+/// The path of a member of the challenge's `request`, as errors name it.
+fn field(path: &str) -> String {
+    format!("{HEADER}.request.{path}")
+}
+
+/// A required, non-empty string member of the challenge's `request`.
+fn string<'a>(
+    req: &'a serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<&'a str, InputError> {
+    match req.get(name) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
+        _ => {
+            let f = field(name);
+            Err(err(&f, format!("{f} is required (a string)")))
+        }
+    }
+}
+
 fn header_err(message: impl std::fmt::Display) -> InputError {
     err(HEADER, format!("{HEADER}: {message}"))
 }

@@ -58,7 +58,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::{Challenge, HEADER, PREFIX, err};
+use super::{Challenge, PREFIX, err, field, string};
 use crate::chain::Chain;
 use crate::payment::{
     BuildContext, BuildError, InputError, Kind, PaymentType, Requirement, Signature, ToSign,
@@ -76,20 +76,6 @@ pub const COMPUTE_UNIT_LIMIT: u32 = 200_000;
 pub const COMPUTE_UNIT_PRICE_MICRO_LAMPORTS: u64 = 1;
 /// The longest `externalId` (the Memo program's limit, as the draft says).
 pub const MAX_EXTERNAL_ID_BYTES: usize = 566;
-
-fn field(path: &str) -> String {
-    format!("{HEADER}.request.{path}")
-}
-
-fn string<'a>(req: &'a Map<String, Value>, name: &str) -> Result<&'a str, InputError> {
-    match req.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        _ => {
-            let f = field(name);
-            Err(err(&f, format!("{f} is required (a string)")))
-        }
-    }
-}
 
 fn address_member(value: Option<&Value>, path: &str) -> Result<Address, InputError> {
     let f = field(path);

@@ -74,7 +74,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use sha3::{Digest, Keccak256};
 
-use super::{Challenge, HEADER, PREFIX, err};
+use super::{Challenge, PREFIX, err, field, string};
 use crate::chain::Chain;
 use crate::error::{ChainErrorKind, clip};
 use crate::evm_tx::{rlp_bytes, rlp_list, rlp_uint};
@@ -99,20 +99,6 @@ pub const VALIDITY_SECONDS: u64 = 25;
 pub const GAS_MARGIN: u64 = 5_000;
 /// The most gas signed for (the reference server's default sponsor policy, `maxGas`).
 pub const MAX_GAS: u64 = 2_000_000;
-
-fn field(path: &str) -> String {
-    format!("{HEADER}.request.{path}")
-}
-
-fn string<'a>(req: &'a Map<String, Value>, name: &str) -> Result<&'a str, InputError> {
-    match req.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        _ => {
-            let f = field(name);
-            Err(err(&f, format!("{f} is required (a string)")))
-        }
-    }
-}
 
 /// The currencies paid on `chain` (address, name).
 fn currencies(chain: Chain) -> &'static [(&'static str, &'static str)] {
